@@ -1,0 +1,26 @@
+"""Input validation shared by the package: clear errors that say what was wrong and what is allowed."""
+import torch
+
+
+def check_points(x, name="x", dim=None):
+    """x must be a finite float tensor of shape (N, D) (D = dim if given)."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape (N, D), got {type(x).__name__}")
+    if x.dim() != 2 or (dim is not None and x.shape[1] != dim):
+        want = f"(N, {dim})" if dim is not None else "(N, D)"
+        raise ValueError(f"{name} must have shape {want}, got {tuple(x.shape)}")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return x
+
+
+def check_times(s, t):
+    """Times must be finite, inside [0, 1], and s <= t elementwise (IMM jumps from t down to s)."""
+    for name, v in (("s", s), ("t", t)):
+        if not torch.isfinite(v).all():
+            raise ValueError(f"{name} contains NaN or infinite values")
+        if (v < 0).any() or (v > 1).any():
+            raise ValueError(f"times must lie in [0, 1] (t=0 data, t=1 noise); got {name} in "
+                             f"[{v.min().item():.4g}, {v.max().item():.4g}]")
+    if (s > t).any():
+        raise ValueError("need s <= t: a jump goes from time t down to the earlier time s (t=0 is data)")

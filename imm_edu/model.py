@@ -1,0 +1,78 @@
+"""What every method's model shares: prior noise, time grids, and `.sample(n, steps, seed)`.
+
+A method (DDIM, flow matching, IMM) subclasses ToyModel once and defines
+    loss(x, gen)              a scalar training loss on a data batch x (B, 2), randomness from `gen`
+    sampler(x_T, times, ...)  a generator yielding x at every time of the grid, x_T first
+so `*path, x_0 = model.sampler(x_T, times)` gives the whole trajectory and `.sample` just keeps the end.
+"""
+from dataclasses import asdict
+
+import torch
+from torch import nn
+
+from .checks import check_times
+
+
+def pick_device():
+    """CUDA if present, then Apple MPS, else CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def uniform_grid(steps, t_max, t_min=0.0):
+    """[t_max, ..., t_min] with steps + 1 equally spaced times ([P] App. I.2's default pushforward grid)."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    return torch.linspace(t_max, t_min, steps + 1, dtype=torch.float64).tolist()
+
+
+class ToyModel(nn.Module):
+    """Base for the method models: holds the config and the net; subclasses add loss() and sampler()."""
+
+    method = None  # registry key, set by each subclass
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.cfg = cfg
+
+    @property
+    def device(self):
+        return next(self.parameters()).device
+
+    def config_dict(self):
+        return asdict(self.cfg)
+
+    def prior(self, n, seed=0):
+        """x_T ~ N(0, sigma_d^2 I) as (n, 2), drawn on the CPU with `seed` so every device gets the same points."""
+        gen = torch.Generator().manual_seed(int(seed))
+        return (self.cfg.sigma_d * torch.randn(n, 2, generator=gen)).to(self.device)
+
+    def grid(self, steps, grid="uniform"):
+        """Sampling times t_max -> t_min, equally spaced."""
+        if grid != "uniform":
+            raise ValueError(f"unknown grid {grid!r}; {type(self).__name__} supports 'uniform'"
+                             + (" and 'eta_mid'" if self.method == "imm" else ""))
+        return uniform_grid(steps, self.cfg.t_max, getattr(self.cfg, "t_min", 0.0))
+
+    @staticmethod
+    def check_grid(times):
+        ts = torch.as_tensor(times, dtype=torch.float64)
+        if ts.dim() != 1 or len(ts) < 2:
+            raise ValueError(f"a time grid needs at least two times, got {times!r}")
+        check_times(ts[1:], ts[:-1])  # decreasing, inside [0, 1]
+        return ts.tolist()
+
+    @torch.no_grad()
+    def sample(self, n, steps, seed=0, grid="uniform", **sampler_kw):
+        """n samples (n, 2) on the CPU after `steps` sampler steps from the prior; deterministic given seed.
+        sampler_kw go to the method's sampler (e.g. solver="heun" for FM, sampler="restart" for IMM)."""
+        if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+            raise ValueError(f"n must be a positive integer, got {n!r}")
+        was_training = self.training
+        self.eval()
+        *_, x = self.sampler(self.prior(n, seed), self.grid(steps, grid), seed=seed, **sampler_kw)
+        self.train(was_training)
+        return x.cpu()

@@ -1,0 +1,112 @@
+"""One training loop for every method, blind to which one it trains.
+
+    build(method, seed=0, **config)       a fresh model: "imm", "cm" (IMM with M = 1, [P] Lemma 1), "ddim", "fm"
+    train_steps(model, data, ...)         generator of (step, loss): the bare loop
+    fit(model, data, ...)                 adds the device, an EMA copy, a tqdm progress bar, Ctrl-C, loss history
+
+[P] = Zhou, Ermon, Song, "Inductive Moment Matching", ICML 2025, arXiv 2503.07565.
+"""
+import copy
+import time
+from dataclasses import dataclass, field, fields
+
+import torch
+
+from . import toy
+from .checks import check_points
+from .ddim import DDIM, DDIMConfig
+from .flow import FMConfig, FlowMatching
+from .imm import IMM, PRESETS, IMMConfig
+from .model import pick_device
+
+METHODS = {"imm": (IMM, IMMConfig), "ddim": (DDIM, DDIMConfig), "fm": (FlowMatching, FMConfig)}
+METHOD_NAMES = ("imm", "cm", "ddim", "fm")  # "cm" is IMM with PRESETS["cm"], not a class of its own
+
+
+def build(method, seed=0, **config):
+    """A freshly initialised model of `method`; weights depend only on `seed` (the global RNG is untouched)."""
+    if method not in METHOD_NAMES:
+        raise ValueError(f"unknown method {method!r}; choose one of {METHOD_NAMES}")
+    cls, cfg_cls = METHODS["imm" if method == "cm" else method]
+    if method in PRESETS:
+        config = {**PRESETS[method], **config}
+    known = {f.name for f in fields(cfg_cls)}
+    if unknown := sorted(set(config) - known):
+        raise ValueError(f"unknown {cfg_cls.__name__} field(s) {unknown}; valid fields: {sorted(known)}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return cls(cfg_cls(**config))
+
+
+def method_name(model):
+    """Registry name of a model: 'cm' for an IMM with the consistency-model preset, else its class's name."""
+    if model.method == "imm" and all(getattr(model.cfg, k) == v for k, v in PRESETS["cm"].items()):
+        return "cm"
+    return model.method
+
+
+def training_points(data, n=200_000, seed=0):
+    """The training set: a toy name (n points drawn with `seed`) or an (N, 2) tensor used as it is."""
+    if isinstance(data, str):
+        return toy.sample(data, n, seed=seed)
+    return check_points(torch.as_tensor(data, dtype=torch.float32), "data", dim=2)
+
+
+def train_steps(model, data, steps, *, batch=1024, lr=1e-3, seed=0):
+    """Adam on model.loss over random mini-batches of `data` (N, 2); yields (step, loss) after each update."""
+    if steps < 1 or batch < 1:
+        raise ValueError(f"steps and batch must be positive, got steps={steps}, batch={batch}")
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    data = data.to(model.device)
+    model.train()
+    for step in range(1, steps + 1):
+        x = data[torch.randint(0, len(data), (batch,), generator=gen).to(data.device)]  # (batch, 2)
+        loss = model.loss(x, gen)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss.item()} at step {step}; try a lower lr or a smaller k")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        yield step, loss.item()
+
+
+@dataclass
+class Fit:
+    model: torch.nn.Module  # the EMA copy, in eval mode: use this one to sample
+    losses: list = field(default_factory=list)
+    seconds: float = 0.0
+    interrupted: bool = False
+
+
+def fit(model, data="checkerboard", *, steps=3000, batch=1024, lr=1e-3, seed=0, ema=0.999, device=None,
+        progress=True):
+    """Train `model` on `data` (toy name or (N, 2) points); returns a Fit with the EMA model and the losses.
+
+    The EMA decay warms up as min(ema, (1 + step) / (10 + step)). Ctrl-C (KeyboardInterrupt) stops training
+    cleanly and keeps the model as trained so far."""
+    from tqdm.auto import tqdm
+
+    device = torch.device(device) if device else pick_device()
+    model.to(device)
+    ema_model = copy.deepcopy(model).eval().requires_grad_(False)
+    out = Fit(ema_model)
+    start = time.perf_counter()
+    bar = tqdm(total=steps, desc=f"training {method_name(model)}", disable=not progress, mininterval=0.5)
+    try:
+        for step, loss in train_steps(model, training_points(data, seed=seed), steps, batch=batch, lr=lr, seed=seed):
+            decay = min(ema, (1 + step) / (10 + step))
+            with torch.no_grad():
+                for p_ema, p in zip(ema_model.parameters(), model.parameters()):
+                    p_ema.lerp_(p, 1 - decay)
+            out.losses.append(loss)
+            bar.update(1)
+            if step % 50 == 0:
+                bar.set_postfix(loss=f"{loss:.4f}")
+    except KeyboardInterrupt:
+        out.interrupted = True
+        print(f"stopped by the user after {len(out.losses)} steps; keeping the model trained so far")
+    finally:
+        bar.close()
+    out.seconds = time.perf_counter() - start
+    return out
