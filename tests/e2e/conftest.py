@@ -56,6 +56,11 @@ LAB_SETTINGS = {
 }
 
 
+# The fixture notebooks are inputs of the browser test, not lessons: nbval (--nbval-lax in pyproject's addopts)
+# must not collect them (cell_error.ipynb raises on purpose). Artefacts are outputs.
+collect_ignore = ["fixtures", "artifacts"]
+
+
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "e2e: end-to-end test in a real browser (JupyterLab + headless Chromium)"
@@ -65,7 +70,7 @@ def pytest_configure(config):
 def pytest_collection_modifyitems(config, items):
     here = Path(__file__).resolve().parent
     for item in items:
-        if Path(str(item.fspath)).resolve().is_relative_to(here):
+        if Path(item.path).resolve().is_relative_to(here):
             item.add_marker(pytest.mark.e2e)
 
 
@@ -262,6 +267,8 @@ def _stop_server(server: LabServer) -> None:
 def lab_server(chromium_path, sync_playwright_cls, tmp_path_factory):
     """A JupyterLab server on 127.0.0.1:<free port>, root dir = repo root; always shut down."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for stale in ARTIFACTS.glob("*.png"):  # screenshots of an earlier run would mislead
+        stale.unlink()
     log_path = ARTIFACTS / "jupyter-server.log"
     log_path.write_bytes(b"")
     server = _start_server(tmp_path_factory.mktemp("jupyterlab"), log_path)

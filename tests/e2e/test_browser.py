@@ -156,8 +156,11 @@ def open_and_run_notebook(page, server, relpath: str) -> None:
 
 def assert_no_error_output(page, relpath: str) -> None:
     problems = []
-    for text in page.locator(STDERR_SELECTOR).all_inner_texts():
+    stderr = page.locator(STDERR_SELECTOR)
+    for i, text in enumerate(stderr.all_inner_texts()):
         if ERROR_LINE.search(text):
+            if not problems:  # so that the failure screenshot (<case>-page.png) shows it
+                stderr.nth(i).scroll_into_view_if_needed(timeout=5_000)
             problems.append(text.strip()[-1500:])
     if page.locator(WIDGET_ERROR_SELECTOR).count():
         problems.extend(t.strip() for t in page.locator(WIDGET_ERROR_SELECTOR).all_inner_texts())
@@ -248,16 +251,24 @@ def _save(shots, prefix: str, when: str) -> list[str]:
     return names
 
 
+def _slider_value(slider) -> str:
+    """The value as the student reads it (the readout), else the handle's aria-valuenow."""
+    readout = slider.locator(".widget-readout")
+    if readout.count() and readout.first.is_visible():
+        return readout.first.inner_text().strip()
+    return slider.locator(".noUi-handle").first.get_attribute("aria-valuenow") or ""
+
+
 def _move_slider(page, slider, relpath: str, description: str) -> tuple[str, str]:
     """Focus the handle and press arrow keys like a student; fall back to a mouse drag."""
     handle = slider.locator(".noUi-handle").first
-    before = handle.get_attribute("aria-valuenow")
+    before = _slider_value(slider)
     handle.focus()
     for key in ("ArrowRight", "ArrowLeft"):  # ArrowLeft only if the slider sat at its maximum
         for _ in range(KEY_PRESSES * (1 if key == "ArrowRight" else 2)):
             handle.press(key)
             time.sleep(0.15)
-        after = handle.get_attribute("aria-valuenow")
+        after = _slider_value(slider)
         if after != before:
             return before, after
     box = handle.bounding_box()
@@ -270,7 +281,7 @@ def _move_slider(page, slider, relpath: str, description: str) -> tuple[str, str
         page.mouse.down()
         page.mouse.move(x1, y, steps=8)
         page.mouse.up()
-        after = handle.get_attribute("aria-valuenow")
+        after = _slider_value(slider)
         if after != before:
             return before, after
     raise AssertionError(
@@ -295,6 +306,7 @@ def assert_slider_redraws_figure(page, server, relpath: str, description: str, p
     _wait_idle(page, server, relpath, RUN_ALL_TIMEOUT_S, f"redrawing after moving slider {description!r}")
     after = _snapshot(imgs)
     after_files = _save(after, prefix, "after")
+    value_after = _slider_value(slider) or value_after
 
     src_changed = [s for s, _ in after] != before_srcs
     if len(after) != len(before):

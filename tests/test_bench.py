@@ -1,0 +1,61 @@
+"""imm_edu.bench in a reduced mode (one toy, few points, few NFE), and its bookkeeping on hand-made numbers."""
+import time
+
+import pytest
+import torch
+
+from imm_edu import bench, toy
+
+
+def test_reduced_bench_runs_fast_and_writes_table_and_plot(tmp_path):
+    start = time.perf_counter()
+    results = bench.run(["moons"], ["imm", "fm", "ddim"], nfe=(1, 8), n=300, progress=False)
+    md, png = bench.write(results, tmp_path, n=300)
+    assert time.perf_counter() - start < 20
+    res = results["moons"]
+    assert set(res["models"]) == {"imm", "fm", "ddim"} and set(res["models"]["fm"]) == {1, 8}
+    assert set(res["floor"]) == set(bench.METRIC_LABELS)
+    assert all(v >= 0 for m in res["models"].values() for q in m.values() for v in q.values())
+    # one flow-matching Euler step lands on the posterior mean E[x | x_T] ~ 0: far worse than data vs data
+    assert res["models"]["fm"][1]["energy"] > 10 * res["floor"]["energy"]
+    text = md.read_text()
+    assert "| moons | imm |" in text and "## Targets" in text
+    assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 10_000
+
+
+def test_held_out_points_are_not_training_points():
+    train = toy.sample("moons", 200_000, seed=0)  # what train.fit draws with its default seed
+    held = bench.held_out("moons", 500)
+    assert torch.cdist(held, train).min() > 0
+
+
+def fake(imm, fm, ddim):
+    q = lambda v: {"energy": v, "sliced_w2": v, "mmd": v}
+    return {"floor": q(1e-4), "train_seconds": {"imm": 1.0, "fm": 2.0, "ddim": 3.0},
+            "models": {"imm": {k: q(v) for k, v in imm.items()}, "fm": {k: q(v) for k, v in fm.items()},
+                       "ddim": {k: q(v) for k, v in ddim.items()}}}
+
+
+def test_targets_need_imm_at_least_as_good_as_both_baselines():
+    results = {"a": fake({1: 0.01, 2: 0.002}, {8: 0.02, 32: 0.001}, {8: 0.03, 32: 0.003}),
+               "b": fake({1: 0.01, 2: 0.002}, {8: 0.005, 32: 0.003}, {8: 0.03, 32: 0.003})}
+    rows = {(t, s): ok for t, s, *_, ok in bench.targets(results)}
+    # a: 1 step 0.01 <= FM 0.02 and DDIM 0.03 -> met; 2 steps 0.002 > FM@32 0.001 -> missed
+    assert rows == {("a", 1): True, ("a", 2): False, ("b", 1): False, ("b", 2): True}
+
+
+def test_markdown_tables_are_rectangular():
+    results = {"a": fake({1: 0.01, 2: 0.002}, {8: 0.02, 32: 0.001}, {8: 0.03, 32: 0.003})}
+    text = bench.markdown(results, n=10)
+    for table in text.split("\n\n"):
+        rows = [line for line in table.splitlines() if line.startswith("|")]
+        assert len({row.count("|") for row in rows}) <= 1, table
+    assert "| a | imm | 1 | 0.0100 | 0.0020 |" in text
+    assert "Met on 1/1 toys at 1 step(s), 0/1 toys at 2 step(s)" in text
+
+
+def test_run_rejects_unknown_or_unshipped_toys():
+    with pytest.raises(ValueError, match="unknown toy"):
+        bench.run(["no_such_toy"], n=10, progress=False)
+    with pytest.raises(ValueError, match="no shipped models for toy 'pinwheel'"):
+        bench.run(["pinwheel"], n=10, progress=False)
