@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn.functional import logsigmoid
 
-from .checks import check_times
+from .checks import check_points, check_times
 from .kernels import mmd2
 from .model import ToyModel
 from .nets import MLP
@@ -123,9 +123,10 @@ class IMM(ToyModel):
 
     def f(self, x_t, s, t):
         """f_{s,t}(x_t) = c_skip(s,t) x_t + c_out(s,t) G(c_in(t) x_t, 1000 t, 1000 s); s, t of shape () or (B,)."""
-        cfg, n = self.cfg, len(x_t)
+        cfg, n = self.cfg, len(check_points(x_t, "x_t", dim=2))
         s = torch.as_tensor(s, dtype=torch.float64, device=x_t.device).expand(n)
         t = torch.as_tensor(t, dtype=torch.float64, device=x_t.device).expand(n)
+        check_times(s, t)
         c_skip, c_out = (c.float()[:, None] for c in coefficients(s, t, param=cfg.param, schedule=cfg.schedule,
                                                                    sigma_d=cfg.sigma_d))  # (B, 1) each
         second = s if cfg.second_time == "s" else t - s

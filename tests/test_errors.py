@@ -1,0 +1,85 @@
+"""Bad input gets a clear error that says what was wrong and what is allowed."""
+import pytest
+import torch
+
+from imm_edu import build, fit, imm_loss, mapping_r
+from imm_edu.kernels import mmd2
+
+
+def test_times_must_be_ordered_and_inside_the_unit_interval():
+    with pytest.raises(ValueError, match="s <= t"):
+        mapping_r(torch.tensor(0.6), torch.tensor(0.5))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        mapping_r(torch.tensor(0.1), torch.tensor(1.5))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        build("imm").f(torch.zeros(3, 2), -0.1, 0.5)
+    with pytest.raises(ValueError, match="s <= t"):
+        build("imm").f(torch.zeros(3, 2), 0.7, 0.5)
+    with pytest.raises(ValueError, match="NaN"):
+        mapping_r(torch.tensor(float("nan")), torch.tensor(0.5))
+    with pytest.raises(ValueError, match="s <= t"):
+        build("ddim").sampler(torch.zeros(3, 2), [0.2, 0.5]).__next__()
+
+
+def test_imm_loss_shapes_and_values():
+    y, s, t = torch.zeros(2, 4, 2), torch.tensor([0.1, 0.2]), torch.tensor([0.5, 0.6])
+    with pytest.raises(ValueError, match=r"\(groups, M, D\)"):
+        imm_loss(torch.zeros(8, 2), torch.zeros(8, 2), s, t)
+    with pytest.raises(ValueError, match=r"\(groups, M, D\)"):
+        imm_loss(y, torch.zeros(2, 3, 2), s, t)
+    with pytest.raises(ValueError, match=r"\(groups,\)"):
+        imm_loss(y, y, torch.tensor([0.1]), t)
+    with pytest.raises(ValueError, match="NaN"):
+        imm_loss(torch.full((2, 4, 2), float("inf")), y, s, t)
+    with pytest.raises(ValueError, match="s <= t"):
+        imm_loss(y, y, t, s)
+    with pytest.raises(ValueError, match="laplace"):
+        imm_loss(y, y, s, t, kernel="gaussian")
+    with pytest.raises(ValueError, match="simple_edm"):
+        imm_loss(y, y, s, t, param="edm")
+
+
+def test_group_size_must_divide_the_batch():
+    model = build("imm", M=4)
+    with pytest.raises(ValueError, match="not divisible by the group size M = 4"):
+        model.loss(torch.zeros(10, 2), torch.Generator())
+
+
+def test_points_shape_and_finiteness():
+    model = build("imm")
+    with pytest.raises(ValueError, match=r"\(N, 2\)"):
+        model.f(torch.zeros(3, 3), 0.1, 0.5)
+    with pytest.raises(ValueError, match="NaN"):
+        model.f(torch.full((3, 2), float("nan")), 0.1, 0.5)
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        model.f([[0.0, 0.0]], 0.1, 0.5)
+    with pytest.raises(ValueError, match=r"\(N, 2\)"):
+        fit(build("fm"), torch.zeros(10, 3), steps=1, progress=False)
+
+
+def test_unknown_names_list_the_valid_ones():
+    with pytest.raises(ValueError, match="imm"):
+        build("diffusion")
+    with pytest.raises(ValueError, match="valid fields"):
+        build("imm", group_size=4)
+    for field, value, allowed in [("kernel", "gauss", "laplace"), ("param", "edm", "simple_edm"),
+                                  ("mapping", "lambda", "eta_decrement"), ("sampler", "ode", "pushforward"),
+                                  ("schedule", "vp", "cosine")]:
+        with pytest.raises(ValueError, match=allowed):
+            build("imm", **{field: value})
+    with pytest.raises(ValueError, match="euler"):
+        build("fm", solver="rk4")
+    with pytest.raises(ValueError, match="uniform"):
+        build("fm").sample(5, 2, grid="edm")
+    with pytest.raises(ValueError, match="restart"):
+        build("imm").sample(5, 2, sampler="ode")
+    with pytest.raises(ValueError, match="laplace"):
+        mmd2(torch.zeros(2, 2), torch.zeros(2, 2), "gauss")
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
+def test_counts_must_be_positive_integers(bad):
+    with pytest.raises(ValueError, match="positive integer"):
+        build("imm").sample(bad, 2)
+    with pytest.raises(ValueError, match="positive integer"):
+        build("imm").sample(4, bad)
