@@ -1,7 +1,7 @@
 """Save and load trained models: weights + config + a format version, read back with weights_only=True.
 
-    save(model, path, meta=None)       load(path) -> model (eval mode, on the CPU)
-    load_pretrained(method, toy)       a shipped model from data/, checked against data/manifest.json's SHA-256
+    save(model, path, meta=None, half=False)   load(path) -> model (eval mode, on the CPU, float32)
+    load_pretrained(method, toy)               a shipped model from data/, checked against data/manifest.json's SHA-256
 """
 import hashlib
 import json
@@ -14,14 +14,18 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 MANIFEST = DATA_DIR / "manifest.json"
 
 
-def save(model, path, meta=None):
-    """Write the weights, the config and `meta` (e.g. training time, quality) to `path`."""
+def save(model, path, meta=None, half=False):
+    """Write the weights, the config and `meta` (e.g. training time, quality) to `path`.
+
+    half=True stores the weights as float16, halving the file (the shipped checkpoints use it); load() casts them
+    back to float32."""
     from .train import method_name
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"format_version": FORMAT_VERSION, "method": method_name(model), "config": model.config_dict(),
-                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                "state_dict": {k: v.detach().cpu().to(torch.float16 if half else v.dtype)
+                               for k, v in model.state_dict().items()},
                 "meta": meta or {}}, path)
     return path
 

@@ -52,12 +52,14 @@ def training_points(data, n=200_000, seed=0):
     return check_points(torch.as_tensor(data, dtype=torch.float32), "data", dim=2)
 
 
-def train_steps(model, data, steps, *, batch=1024, lr=1e-3, seed=0):
-    """Adam on model.loss over random mini-batches of `data` (N, 2); yields (step, loss) after each update."""
+def train_steps(model, data, steps, *, batch=1024, lr=1e-3, seed=0, cosine=False):
+    """Adam on model.loss over random mini-batches of `data` (N, 2); yields (step, loss) after each update.
+    cosine=True decays the learning rate from lr to 0 along a half cosine over the `steps`."""
     if steps < 1 or batch < 1:
         raise ValueError(f"steps and batch must be positive, got steps={steps}, batch={batch}")
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if cosine else None
     data = data.to(model.device)
     model.train()
     for step in range(1, steps + 1):
@@ -68,6 +70,8 @@ def train_steps(model, data, steps, *, batch=1024, lr=1e-3, seed=0):
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if sched:
+            sched.step()
         yield step, loss.item()
 
 
@@ -79,12 +83,12 @@ class Fit:
     interrupted: bool = False
 
 
-def fit(model, data="checkerboard", *, steps=3000, batch=1024, lr=1e-3, seed=0, ema=0.999, device=None,
-        progress=True):
+def fit(model, data="checkerboard", *, steps=3000, batch=1024, lr=1e-3, cosine=False, seed=0, ema=0.999,
+        device=None, progress=True):
     """Train `model` on `data` (toy name or (N, 2) points); returns a Fit with the EMA model and the losses.
 
-    The EMA decay warms up as min(ema, (1 + step) / (10 + step)). Ctrl-C (KeyboardInterrupt) stops training
-    cleanly and keeps the model as trained so far."""
+    cosine=True decays lr to 0 over the steps. The EMA decay warms up as min(ema, (1 + step) / (10 + step)).
+    Ctrl-C (KeyboardInterrupt) stops training cleanly and keeps the model as trained so far."""
     from tqdm.auto import tqdm
 
     device = torch.device(device) if device else pick_device()
@@ -94,7 +98,8 @@ def fit(model, data="checkerboard", *, steps=3000, batch=1024, lr=1e-3, seed=0, 
     start = time.perf_counter()
     bar = tqdm(total=steps, desc=f"training {method_name(model)}", disable=not progress, mininterval=0.5)
     try:
-        for step, loss in train_steps(model, training_points(data, seed=seed), steps, batch=batch, lr=lr, seed=seed):
+        for step, loss in train_steps(model, training_points(data, seed=seed), steps, batch=batch, lr=lr, seed=seed,
+                                       cosine=cosine):
             decay = min(ema, (1 + step) / (10 + step))
             with torch.no_grad():
                 for p_ema, p in zip(ema_model.parameters(), model.parameters()):

@@ -1,0 +1,135 @@
+"""Benchmark: sample quality against the number of network evaluations (NFE) for the shipped models.
+
+    python -m imm_edu bench                  every shipped toy; writes benchmarks/results.md and quality_vs_nfe.png
+    run(toys, methods, nfe, n)               the numbers, as a dict (tests call it reduced: one toy, few points)
+
+Each model draws n points (seed SAMPLE_SEED) at each NFE and is compared with n held-out points of its toy,
+drawn with HELD_OUT_SEED (training uses seed 0, see train.fit), by the three metrics of imm_edu.metrics. The
+data-vs-data floor compares two independent held-out draws: no model can beat it at this n. Every sampler here
+costs one network evaluation per step (IMM pushforward, DDIM, flow matching with Euler), so NFE = steps.
+"""
+import torch
+
+from . import metrics, toy
+from .checkpoints import load_pretrained, manifest
+
+HELD_OUT_SEED = 1_000_003  # disjoint from the training seed 0, so held-out points are fresh draws
+SAMPLE_SEED = 7  # prior noise of the evaluated samples
+N_EVAL = 5000
+FEW_STEP = (1, 2, 4, 8)
+NFE = {"imm": FEW_STEP, "cm": FEW_STEP, "ddim": (1, 2, 4, 8, 16, 32, 64, 128), "fm": (1, 2, 4, 8, 16, 32, 64, 128)}
+METRIC_LABELS = {"energy": "energy distance", "sliced_w2": "sliced W2", "mmd": "MMD (RBF mix)"}
+TARGETS = ((1, 8), (2, 32))  # IMM at `steps` should be at least as good as FM and DDIM at `nfe` (issue 3)
+
+
+def held_out(name, n=N_EVAL):
+    return toy.sample(name, n, seed=HELD_OUT_SEED)
+
+
+def floor(name, n=N_EVAL):
+    """Metrics between the held-out set and a second independent draw (seed HELD_OUT_SEED + 1)."""
+    return metrics.data_floor(name, n, seed=HELD_OUT_SEED)
+
+
+@torch.no_grad()
+def quality(model, reference, nfe=(1, 2, 4, 8), metric_names=tuple(metrics.METRICS)):
+    """{nfe: {metric: value}} for len(reference) samples of `model` at each step count in `nfe`."""
+    out = {}
+    for steps in nfe:
+        samples = model.sample(len(reference), steps, seed=SAMPLE_SEED)
+        out[steps] = {m: metrics.METRICS[m](samples, reference) for m in metric_names}
+    return out
+
+
+def run(toys=None, methods=None, nfe=None, n=N_EVAL, progress=True):
+    """{toy: {"floor": {metric: v}, "models": {method: {nfe: {metric: v}}}, "train_seconds": {method: s}}}
+    for the shipped models (all of them by default); `nfe` overrides the per-method NFE lists."""
+    entries = manifest()
+    toys = toys or sorted({e["toy"] for e in entries})
+    results = {}
+    for name in toys:
+        ref = held_out(name, n)
+        if not any(e["toy"] == name for e in entries):
+            raise ValueError(f"no shipped models for toy {name!r}; shipped: {sorted({e['toy'] for e in entries})}")
+        res = results[name] = {"floor": floor(name, n), "models": {}, "train_seconds": {}}
+        for e in entries:
+            if e["toy"] != name or (methods and e["method"] not in methods):
+                continue
+            res["models"][e["method"]] = quality(load_pretrained(e["method"], name), ref, nfe or NFE[e["method"]])
+            res["train_seconds"][e["method"]] = e["train_seconds"]
+            if progress:
+                print(f"  {name:>16} {e['method']:>4}: energy " + " ".join(
+                    f"{k}:{v['energy']:.4f}" for k, v in res["models"][e["method"]].items()), flush=True)
+    return results
+
+
+def _fmt(v):
+    return f"{v:.2e}" if v < 1e-3 else f"{v:.4f}"
+
+
+def targets(results, metric="energy"):
+    """Rows (toy, IMM steps, IMM value, nfe, FM value, DDIM value, met) for the TARGETS that the results cover."""
+    rows = []
+    for name, res in results.items():
+        m = res["models"]
+        for steps, nfe in TARGETS:
+            if steps in m.get("imm", {}) and all(nfe in m.get(b, {}) for b in ("fm", "ddim")):
+                imm, fm, ddim = m["imm"][steps][metric], m["fm"][nfe][metric], m["ddim"][nfe][metric]
+                rows.append((name, steps, imm, nfe, fm, ddim, imm <= min(fm, ddim)))
+    return rows
+
+
+def markdown(results, n=N_EVAL):
+    """The results as markdown: the target check, then one table per metric (rows toy x method, columns NFE)."""
+    lines = ["# Sample quality vs NFE of the shipped models", "",
+             f"{n} samples per model against {n} held-out points (seed {HELD_OUT_SEED}, disjoint from training). "
+             "`floor` = the same metric between two independent draws of the data. Lower is better. "
+             "Training seconds are from data/manifest.json. Regenerate with `python -m imm_edu bench`.", ""]
+    if rows := targets(results):
+        lines += ["## Targets (energy distance): IMM at 1 step vs FM/DDIM at 8 NFE, IMM at 2 steps vs 32 NFE", "",
+                  "| toy | IMM steps | IMM | NFE | FM | DDIM | IMM <= both |", "|---|---|---|---|---|---|---|"]
+        lines += [f"| {t} | {s} | {_fmt(i)} | {k} | {_fmt(f)} | {_fmt(d)} | {'yes' if ok else 'no'} |"
+                  for t, s, i, k, f, d, ok in rows]
+        met = {s: sum(ok for _, s2, *_, ok in rows if s2 == s) for s, _ in TARGETS}
+        lines += ["", "Met on " + ", ".join(f"{met[s]}/{len(results)} toys at {s} step(s)" for s, _ in TARGETS), ""]
+    all_nfe = sorted({k for res in results.values() for m in res["models"].values() for k in m})
+    for metric, label in METRIC_LABELS.items():
+        lines += [f"## {label}", "", "| toy | method | train s | " + " | ".join(f"NFE {k}" for k in all_nfe) + " |",
+                  "|---|---|---|" + "---|" * len(all_nfe)]
+        for name, res in results.items():
+            lines.append(f"| {name} | floor | | " + " | ".join([_fmt(res["floor"][metric])] * len(all_nfe)) + " |")
+            for method, by_nfe in res["models"].items():
+                cells = [_fmt(by_nfe[k][metric]) if k in by_nfe else "" for k in all_nfe]
+                lines.append(f"| {name} | {method} | {res['train_seconds'][method]:.0f} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def figure(results, metric="energy"):
+    """One panel per toy: `metric` against NFE (log x), data floor dashed (imm_edu.plot.nfe_curve)."""
+    import matplotlib.pyplot as plt
+
+    from .plot import nfe_curve
+
+    cols = min(3, len(results))
+    rows = -(-len(results) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.5 * cols, 4.2 * rows), squeeze=False)
+    for ax, (name, res) in zip(axes.flat, results.items()):
+        curves = {method: {k: v[metric] for k, v in by_nfe.items()} for method, by_nfe in res["models"].items()}
+        nfe_curve(curves, floor=res["floor"][metric], ax=ax, metric=METRIC_LABELS[metric], title=name)
+    for ax in list(axes.flat)[len(results):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def write(results, out_dir="benchmarks", n=N_EVAL):
+    """Write results.md and quality_vs_nfe.png into `out_dir`; returns their paths."""
+    from pathlib import Path
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    md, png = out / "results.md", out / "quality_vs_nfe.png"
+    md.write_text(markdown(results, n))
+    figure(results).savefig(png, dpi=100)
+    return md, png
