@@ -1,0 +1,160 @@
+"""Command line: python -m imm_edu [demo|train|sample|bench] (demo when no subcommand is given); --help on each.
+
+    python -m imm_edu                                   IMM at 1/2/4/8 steps vs DDIM and FM, written to imm_demo.png
+    python -m imm_edu train imm moons --steps 3000      train one model, save it as imm_moons.pt
+    python -m imm_edu sample imm/moons --steps 2 --out s.png   a shipped model (method/toy) or a .pt file
+    python -m imm_edu bench                             benchmarks/results.md and benchmarks/quality_vs_nfe.png
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+COMMANDS = ("demo", "train", "sample", "bench")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; works without a display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _model(spec):
+    """A .pt file, or 'method/toy' for a shipped model."""
+    from .checkpoints import load, load_pretrained
+
+    if Path(spec).exists() or spec.endswith(".pt"):
+        return load(spec)
+    if spec.count("/") != 1:
+        raise ValueError(f"{spec!r} is neither a checkpoint file nor a shipped model written as method/toy")
+    return load_pretrained(*spec.split("/"))
+
+
+def demo(args):
+    """One figure: IMM at 1/2/4/8 steps (top row), DDIM and FM at the same and larger NFE; energy distance in titles."""
+    plt = _pyplot()
+    from . import bench, metrics
+    from .checkpoints import load_pretrained
+    from .plot import LABELS, scatter
+
+    ref = bench.held_out(args.toy, args.n)
+    cols = (1, 2, 4, 8, 32, 128)
+    fig, axes = plt.subplots(3, len(cols), figsize=(2.6 * len(cols), 8.4))
+    for row, method in zip(axes, ("imm", "ddim", "fm")):
+        model = load_pretrained(method, args.toy)
+        for ax, nfe in zip(row, cols):
+            if method == "imm" and nfe > max(bench.FEW_STEP):
+                continue
+            x = model.sample(args.n, nfe, seed=bench.SAMPLE_SEED)
+            title = f"{LABELS[method]}, {nfe} step{'s' * (nfe > 1)}\nenergy dist {metrics.energy_distance(x, ref):.4f}"
+            scatter(x, ax, method, title, s=2)
+    scatter(ref, axes[0, -2], "data", f"held-out data\n(floor {bench.floor(args.toy, args.n)['energy']:.4f})", s=2)
+    axes[0, -1].set_visible(False)
+    for ax in axes.flat:
+        ax.label_outer()
+    fig.suptitle(f"{args.toy}: IMM in 1-8 steps vs DDIM and flow matching with up to 128 network evaluations")
+    fig.tight_layout()
+    fig.savefig(args.out, dpi=90)
+    print(f"wrote {Path(args.out).resolve()}")
+
+
+def train(args):
+    from . import bench, metrics
+    from .checkpoints import save
+    from .train import build, fit
+
+    out = args.out or f"{args.method}_{args.toy}.pt"
+    result = fit(build(args.method, seed=args.seed), args.toy, steps=args.steps, batch=args.batch, lr=args.lr,
+                 seed=args.seed)
+    save(result.model, out, meta={"toy": args.toy, "steps": len(result.losses), "batch": args.batch, "lr": args.lr,
+                                  "seed": args.seed, "train_seconds": result.seconds})
+    nfe = 2 if args.method in ("imm", "cm") else 32
+    x = result.model.sample(2000, nfe, seed=bench.SAMPLE_SEED)
+    print(f"trained {args.method} on {args.toy} in {result.seconds:.1f} s; energy distance at {nfe} NFE: "
+          f"{metrics.energy_distance(x, bench.held_out(args.toy, 2000)):.4f} (2000 points)")
+    print(f"wrote {Path(out).resolve()}")
+
+
+def sample(args):
+    import numpy as np
+
+    x = _model(args.checkpoint).sample(args.n, args.steps, seed=args.seed)
+    out = Path(args.out)
+    if out.suffix == ".npy":
+        np.save(out, x.numpy())
+    elif out.suffix == ".png":
+        plt = _pyplot()
+        from .plot import scatter
+
+        ax = scatter(x, kind="data", title=f"{args.checkpoint}, {args.steps} step(s), n={args.n}", s=2)
+        ax.figure.savefig(out, dpi=100)
+        plt.close(ax.figure)
+    else:
+        raise ValueError(f"--out must end in .npy or .png, got {out.name!r}")
+    print(f"wrote {args.n} samples to {out.resolve()}")
+
+
+def bench_cmd(args):
+    from . import bench
+
+    start = time.perf_counter()
+    nfe = tuple(args.nfe) if args.nfe else None
+    results = bench.run(args.toys, args.methods, nfe, args.n)
+    md, png = bench.write(results, args.out_dir, args.n)
+    print(f"wrote {md.resolve()} and {png.resolve()} in {time.perf_counter() - start:.0f} s")
+
+
+def parser():
+    from .train import METHOD_NAMES
+
+    p = argparse.ArgumentParser(prog="python -m imm_edu", description=__doc__.split("\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n", 2)[2])
+    sub = p.add_subparsers(dest="command", metavar="{" + ",".join(COMMANDS) + "}")
+    d = sub.add_parser("demo", help="IMM vs DDIM vs FM figure from the shipped models (the default)")
+    d.add_argument("--out", default="imm_demo.png", help="PNG to write (default: imm_demo.png)")
+    d.add_argument("--toy", default="checkerboard", help="a toy with shipped imm, ddim and fm models")
+    d.add_argument("--n", type=int, default=2000, help="points per panel")
+    d.set_defaults(fn=demo)
+    t = sub.add_parser("train", help="train one model and save it")
+    t.add_argument("method", choices=METHOD_NAMES)
+    t.add_argument("toy", help="a toy name, see imm_edu.toy.names()")
+    t.add_argument("--steps", type=int, default=3000)
+    t.add_argument("--batch", type=int, default=1024)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", help="checkpoint path (default: METHOD_TOY.pt)")
+    t.set_defaults(fn=train)
+    s = sub.add_parser("sample", help="draw samples from a checkpoint to .npy or .png")
+    s.add_argument("checkpoint", help="a .pt file, or method/toy for a shipped model (e.g. imm/moons)")
+    s.add_argument("--n", type=int, default=2000)
+    s.add_argument("--steps", type=int, default=2, help="sampler steps (= network evaluations)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", default="samples.png", help="output .npy (points) or .png (scatter plot)")
+    s.set_defaults(fn=sample)
+    b = sub.add_parser("bench", help="quality vs NFE of the shipped models: markdown table + plot")
+    b.add_argument("--toys", nargs="+", help="default: every shipped toy")
+    b.add_argument("--methods", nargs="+", choices=METHOD_NAMES, help="default: all")
+    b.add_argument("--nfe", nargs="+", type=int, help="override the NFE list of every method")
+    b.add_argument("--n", type=int, default=5000, help="samples and held-out points per evaluation")
+    b.add_argument("--out-dir", default="benchmarks", help="where results.md and quality_vs_nfe.png go")
+    b.set_defaults(fn=bench_cmd)
+    return p
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv = ["demo", *argv]  # `python -m imm_edu --out x.png` is the demo
+    p = parser()
+    args = p.parse_args(argv)
+    try:
+        args.fn(args)
+    except (ValueError, FileNotFoundError) as err:  # bad names, missing or corrupt files: message, no traceback
+        p.exit(2, f"{p.prog} {args.command}: error: {err}\n")
+
+
+if __name__ == "__main__":
+    main()
