@@ -55,3 +55,5 @@ def check_function(student_fn, reference_fn, cases, name, atol=1e-5, rtol=1e-4, 
 def show_solution(check):
     """Print the reference solution attached to a check_... function (its `solution` attribute)."""
     print(inspect.getsource(check.solution))
+
+from .imm import *  # noqa: E402,F401,F403  lessons 4-7: check_simple_edm_jump ... check_shortcut_target
