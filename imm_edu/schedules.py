@@ -25,11 +25,12 @@ def check_schedule(schedule):
 
 
 def as_time(t, like=None):
-    """Times as a float tensor (on `like`'s device/dtype if given); scalars become 0-d tensors."""
+    """Times as a tensor on `like`'s device and dtype if given; else tensors stay as they are and Python numbers
+    become float64 (so eta(0.994) is exact to float64, not float32)."""
     if isinstance(t, torch.Tensor):
         return t if like is None else t.to(device=like.device, dtype=like.dtype)
-    kw = {} if like is None else {"device": like.device, "dtype": like.dtype}
-    return torch.as_tensor(t, **({"dtype": torch.get_default_dtype()} | kw))
+    kw = {"dtype": torch.float64} if like is None else {"device": like.device, "dtype": like.dtype}
+    return torch.as_tensor(t, **kw)
 
 
 def alpha_sigma(t, schedule="fm"):
