@@ -56,4 +56,5 @@ def show_solution(check):
     """Print the reference solution attached to a check_... function (its `solution` attribute)."""
     print(inspect.getsource(check.solution))
 
+from .foundations import *  # noqa: E402,F401,F403  lessons 0-3: check_edm_sigma ... check_energy_mmd2
 from .imm import *  # noqa: E402,F401,F403  lessons 4-7: check_simple_edm_jump ... check_shortcut_target
