@@ -146,6 +146,8 @@ def plot_toy_grid(samples, ncols=5):
         ax.set(xlim=LIMITS, ylim=LIMITS, aspect="equal", xticks=[], yticks=[], title=name)
     for ax in axes.flat[len(samples):]:
         ax.axis("off")
+    fig.supxlabel("$x_1$ (frame: -1.6 to 1.6)")
+    fig.supylabel("$x_2$")
     return fig
 
 
@@ -173,6 +175,8 @@ def plot_time_convention(x, eps, ts=(0.0, 0.25, 0.5, 0.75, 1.0), schedule="fm"):
     axes[0].set_ylabel("data end")
     axes[-1].yaxis.set_label_position("right")
     axes[-1].set_ylabel("noise end")
+    fig.suptitle(r"$x_t = \alpha_t x + \sigma_t \varepsilon$ in the $(x_1, x_2)$ plane: the same particles at five times",
+                 fontsize=12)
     return fig
 
 
