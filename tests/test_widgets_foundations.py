@@ -242,3 +242,21 @@ def test_ddim_needed_x_inverts_ddim(line_view):
     torch.testing.assert_close(ddim(v.x_t, needed, v.times[10], v.t), x_s)
     torch.testing.assert_close(F.ddim_needed_x(v.x_t, v.exact[-1], 0.0, v.t), v.exact[-1])  # s = 0: x itself
     matplotlib.pyplot.close(F.plot_one_step_gap(v, every=20))
+
+
+def test_safe_dist_without_grad_is_exact_in_float32():
+    """Core fix (kernels.safe_dist): the no-grad path used cdist's matmul form, whose float32 cancellation put
+    identical points ~1e-3 apart; with the kernel scale 1/(|c_out| D) of small jumps that changed the IMM loss
+    value under torch.no_grad by >10%. Lesson 03's MMD numbers and any loss shown under no_grad rely on this."""
+    from imm_edu import imm_loss
+
+    a = 0.5 * torch.randn(1000, 2, generator=torch.Generator().manual_seed(0)) + 1.0
+    assert kernels.safe_dist(a, a).diagonal().max().item() <= 1e-6
+    g = torch.Generator().manual_seed(1)
+    y_t = 0.5 * torch.randn(64, 4, 2, generator=g) + 1.0
+    y_r = y_t + 1e-4 * torch.randn(64, 4, 2, generator=g)
+    s, t = torch.full((64,), 0.5), torch.full((64,), 0.501)
+    with torch.no_grad():
+        evaluated = imm_loss(y_t, y_r, s, t)
+    trained = imm_loss(y_t.clone().requires_grad_(), y_r, s, t)  # the differentiable path: explicit differences
+    torch.testing.assert_close(evaluated, trained.detach(), rtol=1e-4, atol=1e-6)
