@@ -81,7 +81,10 @@ def train(args):
 def sample(args):
     import numpy as np
 
-    x = _model(args.checkpoint).sample(args.n, args.steps, seed=args.seed)
+    from .train import method_name
+
+    model = _model(args.checkpoint)
+    x = model.sample(args.n, args.steps, seed=args.seed)
     out = Path(args.out)
     if out.suffix == ".npy":
         np.save(out, x.numpy())
@@ -89,7 +92,7 @@ def sample(args):
         plt = _pyplot()
         from .plot import scatter
 
-        ax = scatter(x, kind="data", title=f"{args.checkpoint}, {args.steps} step(s), n={args.n}", s=2)
+        ax = scatter(x, kind=method_name(model), title=f"{args.checkpoint}, {args.steps} step(s), n={args.n}", s=2)
         ax.figure.savefig(out, dpi=100)
         plt.close(ax.figure)
     else:
@@ -102,7 +105,7 @@ def bench_cmd(args):
 
     start = time.perf_counter()
     nfe = tuple(args.nfe) if args.nfe else None
-    results = bench.run(args.toys, args.methods, nfe, args.n)
+    results = bench.run(args.toys, args.methods, nfe, args.n, args.jobs)
     md, png = bench.write(results, args.out_dir, args.n)
     print(f"wrote {md.resolve()} and {png.resolve()} in {time.perf_counter() - start:.0f} s")
 
@@ -139,6 +142,7 @@ def parser():
     b.add_argument("--methods", nargs="+", choices=METHOD_NAMES, help="default: all")
     b.add_argument("--nfe", nargs="+", type=int, help="override the NFE list of every method")
     b.add_argument("--n", type=int, default=5000, help="samples and held-out points per evaluation")
+    b.add_argument("--jobs", type=int, default=1, help="toys evaluated in parallel (one CPU thread each)")
     b.add_argument("--out-dir", default="benchmarks", help="where results.md and quality_vs_nfe.png go")
     b.set_defaults(fn=bench_cmd)
     return p

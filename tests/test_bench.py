@@ -34,6 +34,7 @@ def test_held_out_points_are_not_training_points():
 def fake(imm, fm, ddim):
     q = lambda v: {"energy": v, "sliced_w2": v, "mmd": v}
     return {"floor": q(1e-4), "train_seconds": {"imm": 1.0, "fm": 2.0, "ddim": 3.0},
+            "cpu_seconds": {"imm": 1.0, "fm": 2.0, "ddim": 3.0},
             "models": {"imm": {k: q(v) for k, v in imm.items()}, "fm": {k: q(v) for k, v in fm.items()},
                        "ddim": {k: q(v) for k, v in ddim.items()}}}
 
@@ -52,7 +53,7 @@ def test_markdown_tables_are_rectangular():
     for table in text.split("\n\n"):
         rows = [line for line in table.splitlines() if line.startswith("|")]
         assert len({row.count("|") for row in rows}) <= 1, table
-    assert "| a | imm | 1 | 0.0100 | 0.0020 |" in text
+    assert "| a | imm | 1 (1) | 0.0100 | 0.0020 |" in text
     assert "Met on 1/1 toys at 1 step(s), 0/1 toys at 2 step(s)" in text
 
 
