@@ -1,5 +1,6 @@
-"""Lessons 0-3 panels: each view's update() changes the right artists, wire() drives update() from a control,
-and the helpers compute what their docstrings say."""
+"""Lessons 0-3 panels (imm_edu.widgets: toys, noising, sampling, pf_ode, mmd) and the shared plumbing: each
+view's update() changes the right artists, wire() drives update() from a control, and the helpers compute what
+their docstrings say."""
 import ipywidgets as widgets
 import matplotlib
 import numpy as np
@@ -11,7 +12,8 @@ matplotlib.use("agg")
 from imm_edu import kernels, metrics, toy  # noqa: E402
 from imm_edu.ddim import ddim  # noqa: E402
 from imm_edu.schedules import interpolate  # noqa: E402
-from imm_edu.widgets import foundations as F  # noqa: E402
+from imm_edu.widgets import mmd, noising, pf_ode, png, sampling, time_update, toys, wire  # noqa: E402
+from imm_edu.widgets import _render  # noqa: E402
 
 GMM = toy.GAUSSIAN_MIXTURE
 
@@ -25,24 +27,24 @@ def noise_pair():
 
 def noising_view(noise_pair, **kw):
     x, eps = noise_pair
-    return F.NoisingView({"gmm": x, "moons": toy.sample("moons", 400)}, eps, **kw)
+    return noising.NoisingView({"gmm": x, "moons": toy.sample("moons", 400)}, eps, **kw)
 
 
 @pytest.fixture(scope="module")
 def line_view():
-    return F.DDIMLineView(n_cloud=200, n_steps=60)
+    return pf_ode.DDIMLineView(n_cloud=200, n_steps=60)
 
 
 def test_png_is_png_and_update_is_fast(noise_pair):
     view = noising_view(noise_pair)
-    assert F.png(view.fig)[:8] == b"\x89PNG\r\n\x1a\n"
-    assert F.time_update(view, [{"t": 0.2}, {"t": 0.7}], repeats=1) < 1000  # generous: shared CI cores
+    assert png(view.fig)[:8] == b"\x89PNG\r\n\x1a\n"
+    assert time_update(view, [{"t": 0.2}, {"t": 0.7}], repeats=1) < 1000  # generous: shared CI cores
 
 
 def test_wire_calls_update_and_redraws(noise_pair):
     view = noising_view(noise_pair)
     slider = widgets.FloatSlider(value=0.3, min=0, max=1, step=0.01, description="t")
-    panel = F.wire(view, t=slider)
+    panel = wire(view, t=slider)
     assert isinstance(panel, widgets.VBox) and slider in panel.children[0].children
     slider.value = 0.9
     assert view.t == pytest.approx(0.9)
@@ -51,8 +53,8 @@ def test_wire_calls_update_and_redraws(noise_pair):
 
 
 def test_gallery_switches_points():
-    samples = F.toy_samples(300)
-    view = F.ToyGalleryView(samples, name="moons")
+    samples = toys.toy_samples(300)
+    view = toys.ToyGalleryView(samples, name="moons")
     view.update(name="spirals")
     np.testing.assert_allclose(view.points.get_offsets(), samples["spirals"].numpy())
     assert view.ax.get_title().startswith("spirals")
@@ -61,7 +63,7 @@ def test_gallery_switches_points():
 
 
 def test_toy_grid_has_one_panel_per_toy():
-    fig = F.plot_toy_grid(F.toy_samples(50))
+    fig = toys.plot_toy_grid(toys.toy_samples(50))
     titled = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titled == toy.names()
     matplotlib.pyplot.close(fig)
@@ -73,7 +75,7 @@ def test_noising_view_schedule_toy_and_density(noise_pair):
     view.update(schedule="cosine")
     assert view.schedule == "cosine" and not np.allclose(view.alpha_line.get_ydata(), a_fm)
     np.testing.assert_allclose(view.marks.get_offsets()[0], [0.5, np.cos(np.pi / 4)], atol=1e-6)
-    assert view.density.get_array().max() == pytest.approx(F.gmm_density(GMM, 0.5, "cosine", view.grid).max())
+    assert view.density.get_array().max() == pytest.approx(noising.gmm_density(GMM, 0.5, "cosine", view.grid).max())
     assert view.density.get_visible()
     view.update(toy="moons", t=0.0)
     assert not view.density.get_visible()  # moons has no closed-form q_t
@@ -86,7 +88,7 @@ def test_noising_view_schedule_toy_and_density(noise_pair):
 def test_particle_paths_follow_the_interpolant(noise_pair):
     x, eps = noise_pair
     t = torch.tensor([0.0, 0.4, 1.0])
-    paths = F.particle_paths(x[:3], eps[:3], t, "cosine")
+    paths = noising.particle_paths(x[:3], eps[:3], t, "cosine")
     assert paths.shape == (3, 3, 2)
     torch.testing.assert_close(paths[0], x[:3])
     torch.testing.assert_close(paths[1], interpolate(x[:3], eps[:3], 0.4, "cosine"))
@@ -94,16 +96,16 @@ def test_particle_paths_follow_the_interpolant(noise_pair):
 
 
 def test_density_grid_matches_imshow_orientation():
-    grid = F.density_grid(5)
+    grid = noising.density_grid(5)
     assert grid.shape == (25, 2)
     assert grid[0].tolist() == [-1.6, -1.6] and grid[4].tolist() == [1.6, -1.6]  # first row: bottom, left->right
-    q = F.gmm_density(GMM, 0.0, grid=F.density_grid(50))
+    q = noising.gmm_density(GMM, 0.0, grid=noising.density_grid(50))
     assert q.shape == (50, 50) and (q >= 0).all()
 
 
 def test_pf_ode_ends_on_the_data_distribution():
     x_t = GMM.sample_marginal(500, 0.8, seed=3).double()
-    times, path = F.pf_ode_path(GMM, x_t, 0.8, n_steps=80)
+    times, path = pf_ode.pf_ode_path(GMM, x_t, 0.8, n_steps=80)
     assert times[0] == 0.8 and times[-1] == 0 and path.shape == (81, 500, 2)
     torch.testing.assert_close(path[0], x_t)
     floor = metrics.energy_distance(GMM.sample(500, seed=4), GMM.sample(500, seed=5))
@@ -112,7 +114,7 @@ def test_pf_ode_ends_on_the_data_distribution():
 
 def test_pf_ode_converges_with_step_count():
     x_t = GMM.sample_marginal(50, 0.7, seed=1).double()
-    ends = [F.pf_ode_path(GMM, x_t, 0.7, n_steps=n)[1][-1] for n in (50, 100, 400)]
+    ends = [pf_ode.pf_ode_path(GMM, x_t, 0.7, n_steps=n)[1][-1] for n in (50, 100, 400)]
     err = [(e - ends[-1]).norm(dim=1).max().item() for e in ends[:2]]
     assert err[1] < err[0] / 2.5  # second order: 4x smaller error for 2x the steps, allow slack
 
@@ -120,8 +122,8 @@ def test_pf_ode_converges_with_step_count():
 def test_one_step_is_linear_in_alpha_sigma_but_the_ode_is_not(line_view):
     v = line_view
     for i in v.particles[:2]:
-        assert F.affine_residual(v.one_step[:, i], v.times) < 1e-10
-        assert F.affine_residual(v.exact[:, i], v.times) > 1e-3
+        assert pf_ode.affine_residual(v.one_step[:, i], v.times) < 1e-10
+        assert pf_ode.affine_residual(v.exact[:, i], v.times) > 1e-3
     torch.testing.assert_close(v.one_step[0], v.x_t)  # s = t: DDIM returns x_t
     torch.testing.assert_close(v.one_step[-1], v.x_hat)  # s = 0: DDIM returns x_hat
     s = v.times[7]
@@ -141,22 +143,22 @@ def test_ddim_line_view_update(line_view):
 
 def test_spread_out_picks_distinct_points():
     pts = torch.tensor([[0.0, 0.0], [0.1, 0.0], [3.0, 0.0], [-2.0, 0.0]])
-    assert sorted(F.spread_out(pts, 3)) == [1, 2, 3]  # 3.0 first, then -2.0, then the point farthest from both
+    assert sorted(pf_ode.spread_out(pts, 3)) == [1, 2, 3]  # 3.0 first, then -2.0, then the point farthest from both
 
 
 def test_sampler_steps_view():
     ref = toy.sample("moons", 100)
     samples = {"ddim": {1: ref + 1, 4: ref}, "fm": {1: ref - 1, 4: ref}}
-    scores = F.scores_by_steps(samples, ref)
+    scores = sampling.scores_by_steps(samples, ref)
     assert scores["ddim"][4] == pytest.approx(0.0, abs=1e-9) and scores["fm"][1] > 0.1
-    view = F.SamplerStepsView(samples, scores, ref, steps=1)
+    view = sampling.SamplerStepsView(samples, scores, ref, steps=1)
     view.update(steps=4)
     np.testing.assert_allclose(view.points["fm"].get_offsets(), ref.numpy())
     assert "4 steps" in view.axes["ddim"].get_title()
 
 
 def test_two_sample_clouds_match_the_named_moments():
-    a, clouds = F.two_sample_clouds(n=80)
+    a, clouds = mmd.two_sample_clouds(n=80)
     for name, b in clouds.items():
         if "same mean" in name:
             torch.testing.assert_close(b.mean(0), a.mean(0))
@@ -167,8 +169,8 @@ def test_two_sample_clouds_match_the_named_moments():
 
 
 def test_energy_kernel_sees_only_the_mean():
-    a, clouds = F.two_sample_clouds(n=80)
-    table = F.mmd_table(a, clouds, bandwidth=0.5)
+    a, clouds = mmd.two_sample_clouds(n=80)
+    table = mmd.mmd_table(a, clouds, bandwidth=0.5)
     for name, value in table["energy"].items():
         expected = 2 * (a.mean(0) - clouds[name].mean(0)).pow(2).sum().item() / 0.5**2  # k = -(|u-v| / h)^2
         assert value == pytest.approx(expected, abs=1e-10)
@@ -177,15 +179,15 @@ def test_energy_kernel_sees_only_the_mean():
 
 
 def test_mmd_view_updates_values_and_blocks():
-    a, clouds = F.two_sample_clouds(n=60)
-    view = F.MMDView(a, clouds, kernel="rbf", bandwidth=0.5)
+    a, clouds = mmd.two_sample_clouds(n=60)
+    view = mmd.MMDView(a, clouds, kernel="rbf", bandwidth=0.5)
     view.update(second="wider ×1.6 (same mean)", bandwidth=0.8)
     b = clouds["wider ×1.6 (same mean)"]
     assert view.mmd2_v == pytest.approx(kernels.mmd2(a, b, "rbf", 1 / 0.8).item())
     assert view.mmd2_u == pytest.approx(kernels.mmd2(a, b, "rbf", 1 / 0.8, unbiased=True).item())
     k = view.kmat.get_array()
     assert k.shape == (120, 120) and k.max() == pytest.approx(1.0)
-    pp, qq, pq = F.block_means(torch.as_tensor(np.asarray(k)), 60)
+    pp, qq, pq = mmd.block_means(torch.as_tensor(np.asarray(k)), 60)
     assert (pp + qq - 2 * pq).item() == pytest.approx(view.mmd2_v, abs=1e-6)
     view.update(kernel="energy", second="rings (same mean & cov.)")
     assert abs(view.mmd2_v) < 1e-10
@@ -193,14 +195,14 @@ def test_mmd_view_updates_values_and_blocks():
 
 
 def test_witness_integrates_to_mmd():
-    a, clouds = F.two_sample_clouds(n=50)
+    a, clouds = mmd.two_sample_clouds(n=50)
     b = clouds["shifted by 0.6 (same cov.)"]
-    lhs = F.witness(a, b, "laplace", 2.0, grid=b).mean() - F.witness(a, b, "laplace", 2.0, grid=a).mean()
+    lhs = mmd.witness(a, b, "laplace", 2.0, grid=b).mean() - mmd.witness(a, b, "laplace", 2.0, grid=a).mean()
     assert lhs.item() == pytest.approx(kernels.mmd2(a, b, "laplace", 2.0).item())
 
 
 def test_v_statistic_is_biased_u_is_not():
-    res = F.v_and_u(Ms=(4, 32), groups=1000)
+    res = mmd.v_and_u(Ms=(4, 32), groups=1000)
     for M, (v, u) in res.items():
         assert v.shape == u.shape == (1000,)
         assert abs(u.mean()) < 3 * u.std() / np.sqrt(1000)
@@ -209,7 +211,7 @@ def test_v_statistic_is_biased_u_is_not():
 
 
 def test_mmd_spread_shapes_and_trend():
-    res = F.mmd_spread(dims=(2, 64), ns=(4, 32))
+    res = mmd.mmd_spread(dims=(2, 64), ns=(4, 32))
     for alt, r in res.items():
         assert r["value"].shape == (2,) and r["std"].shape == (2, 2)
         assert (r["std"][:, 1] < r["std"][:, 0]).all()  # more points, less spread
@@ -219,18 +221,19 @@ def test_mmd_spread_shapes_and_trend():
 
 
 def test_static_figures_draw():
-    a, clouds = F.two_sample_clouds(n=40)
-    figs = [F.plot_schedules(), F.plot_gmm_marginals(GMM, toy.sample("gmm", 200), 0.5 * torch.randn(200, 2)),
-            F.plot_mmd_table(F.mmd_table(a, clouds)), F.plot_v_and_u(F.v_and_u(Ms=(2, 4), groups=50)),
-            F.plot_mmd_spread(F.mmd_spread(dims=(2, 8), ns=(4, 8)), dims=(2, 8), ns=(4, 8))]
+    a, clouds = mmd.two_sample_clouds(n=40)
+    figs = [noising.plot_schedules(),
+            noising.plot_gmm_marginals(GMM, toy.sample("gmm", 200), 0.5 * torch.randn(200, 2)),
+            mmd.plot_mmd_table(mmd.mmd_table(a, clouds)), mmd.plot_v_and_u(mmd.v_and_u(Ms=(2, 4), groups=50)),
+            mmd.plot_mmd_spread(mmd.mmd_spread(dims=(2, 8), ns=(4, 8)), dims=(2, 8), ns=(4, 8))]
     for fig in figs:
-        assert len(F.png(fig) if hasattr(fig.canvas, "print_png") else b"x") > 0
+        assert len(png(fig) if hasattr(fig.canvas, "print_png") else b"x") > 0
         matplotlib.pyplot.close(fig)
 
 
 def test_one_thread_restores_thread_count():
     before = torch.get_num_threads()
-    with F.one_thread():
+    with _render.one_thread():
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
 
@@ -238,10 +241,10 @@ def test_one_thread_restores_thread_count():
 def test_ddim_needed_x_inverts_ddim(line_view):
     v = line_view
     x_s = v.exact[10]
-    needed = F.ddim_needed_x(v.x_t, x_s, v.times[10], v.t)
+    needed = pf_ode.ddim_needed_x(v.x_t, x_s, v.times[10], v.t)
     torch.testing.assert_close(ddim(v.x_t, needed, v.times[10], v.t), x_s)
-    torch.testing.assert_close(F.ddim_needed_x(v.x_t, v.exact[-1], 0.0, v.t), v.exact[-1])  # s = 0: x itself
-    matplotlib.pyplot.close(F.plot_one_step_gap(v, every=20))
+    torch.testing.assert_close(pf_ode.ddim_needed_x(v.x_t, v.exact[-1], 0.0, v.t), v.exact[-1])  # s = 0: x itself
+    matplotlib.pyplot.close(pf_ode.plot_one_step_gap(v, every=20))
 
 
 def test_safe_dist_without_grad_is_exact_in_float32():

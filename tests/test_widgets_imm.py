@@ -1,4 +1,5 @@
-"""The drawing/computing logic behind lessons 4-7 (imm_edu.widgets.imm), with untrained models: no checkpoints."""
+"""The drawing/computing logic behind lessons 4-7 (imm_edu.widgets: jump, training, sampling, relatives), with
+untrained models: no checkpoints."""
 import functools
 
 import ipywidgets as widgets
@@ -9,7 +10,8 @@ from imm_edu import build, imm_loss, toy
 from imm_edu.ddim import ddim
 from imm_edu.imm import IMMConfig, mapping_r
 from imm_edu.schedules import eta, eta_inv, interpolate
-from imm_edu.widgets import imm as W
+from imm_edu.widgets import jump, png, relatives, sampling, training, wire
+from imm_edu.widgets import _render
 
 
 @functools.cache
@@ -19,16 +21,16 @@ def untrained(method, name=None):
 
 @pytest.fixture(scope="module")
 def jump_view():
-    return W.JumpView("checkerboard", t=0.8, s=0.3, n=300, n_score=100, models=untrained)
+    return jump.JumpView("checkerboard", t=0.8, s=0.3, n=300, n_score=100, models=untrained)
 
 
 def test_png_is_a_png_and_changes_with_the_view(jump_view):
-    before = W.png(jump_view.fig)
+    before = png(jump_view.fig)
     assert before[:8] == b"\x89PNG\r\n\x1a\n"
     jump_view.update(s=0.1)
-    assert W.png(jump_view.fig) != before
+    assert png(jump_view.fig) != before
     jump_view.update(s=0.3)
-    assert W.png(jump_view.fig) == before  # blitting redraws the same picture for the same state
+    assert png(jump_view.fig) == before  # blitting redraws the same picture for the same state
 
 
 def test_jump_to_s_equal_t_is_the_identity(jump_view):
@@ -47,7 +49,7 @@ def test_jump_view_keeps_s_at_most_t(jump_view):
 
 
 def test_jump_view_switches_toy():
-    view = W.JumpView("moons", t=0.7, s=0.2, n=200, n_score=100, models=untrained)
+    view = jump.JumpView("moons", t=0.7, s=0.2, n=200, n_score=100, models=untrained)
     a = view.clouds["data"].clone()
     view.update(toy="gmm")
     assert view.toy == "gmm" and not torch.equal(a, view.clouds["data"])
@@ -60,20 +62,20 @@ def test_x_prediction_converts_a_cosine_denoiser_to_the_fm_path():
     model = build("ddim")  # cosine schedule by default
     model.denoise = lambda x, t: gmm.posterior_mean(x, t, "cosine").float()
     x_t = gmm.sample_marginal(50, 0.7, "fm", seed=3)
-    torch.testing.assert_close(W.x_prediction(model, x_t, 0.7, "fm").double(),
+    torch.testing.assert_close(jump.x_prediction(model, x_t, 0.7, "fm").double(),
                                gmm.posterior_mean(x_t, 0.7, "fm"), atol=1e-4, rtol=1e-4)
 
 
 def test_true_marginal_matches_the_interpolant_and_the_exact_gmm():
-    q = W.true_marginal("gmm", 4000, 0.5, seed=0)
+    q = jump.true_marginal("gmm", 4000, 0.5, seed=0)
     mean = toy.GAUSSIAN_MIXTURE.weights @ toy.GAUSSIAN_MIXTURE.means * 0.5  # alpha_s E[x], E[eps] = 0
     torch.testing.assert_close(q.mean(0).double(), mean, atol=0.03, rtol=0)
-    assert torch.equal(W.true_marginal("moons", 100, 0.0, seed=4), toy.sample("moons", 100, seed=4))
+    assert torch.equal(jump.true_marginal("moons", 100, 0.0, seed=4), toy.sample("moons", 100, seed=4))
 
 
 def test_ddim_paths_are_straight_and_imm_paths_start_at_x_t():
     x_t = torch.randn(5, 2) * 0.5
-    imm_path, ddim_path = W.jump_paths(untrained("imm"), untrained("ddim"), x_t, 0.9, torch.linspace(0.9, 0, 7))
+    imm_path, ddim_path = jump.jump_paths(untrained("imm"), untrained("ddim"), x_t, 0.9, torch.linspace(0.9, 0, 7))
     assert imm_path.shape == ddim_path.shape == (7, 5, 2)
     torch.testing.assert_close(imm_path[0], x_t, atol=1e-6, rtol=0)
     d1, d2 = ddim_path[1] - ddim_path[0], ddim_path[-1] - ddim_path[0]
@@ -81,7 +83,7 @@ def test_ddim_paths_are_straight_and_imm_paths_start_at_x_t():
 
 
 def test_mapping_view_base_case_ends_where_r_leaves_s():
-    view = W.MappingView(ks=(6, 10), k=10)
+    view = jump.MappingView(ks=(6, 10), k=10)
     t = torch.tensor([view.base_end + 0.002], dtype=torch.float64)
     assert mapping_r(torch.zeros(1), t, k=10).item() > 0  # just after base_end, r > s = 0
     assert view.base_end == pytest.approx(eta_inv(eta(0.994) / 2**10).item(), abs=2e-3)
@@ -95,7 +97,7 @@ def test_group_forces_are_minus_the_gradient_of_imm_loss(M):
     g = torch.Generator().manual_seed(M)
     y_t, y_r = torch.randn(M, 2, generator=g, dtype=torch.float64), torch.randn(M, 2, generator=g, dtype=torch.float64)
     s, t = 0.2, 0.7
-    forces = W.group_forces(y_t, y_r, s, t, cfg)
+    forces = training.group_forces(y_t, y_r, s, t, cfg)
     y = y_t.clone().requires_grad_(True)
     loss = imm_loss(y[None], y_r[None], torch.tensor([s], dtype=torch.float64), torch.tensor([t], dtype=torch.float64))
     grad = torch.autograd.grad(loss, y)[0]
@@ -109,42 +111,44 @@ def test_group_forces_are_minus_the_gradient_of_imm_loss(M):
 def test_group_particles_base_case_targets_are_real_interpolants():
     model = untrained("imm")
     x, eps = toy.sample("moons", 4, seed=1), 0.5 * torch.randn(4, 2)
-    p = W.group_particles(model, x, eps, s=0.3, t=0.4, k=2)  # k = 2: r clamps to s
+    p = training.group_particles(model, x, eps, s=0.3, t=0.4, k=2)  # k = 2: r clamps to s
     assert p["r"] == pytest.approx(0.3)
     torch.testing.assert_close(p["y_r"], interpolate(x, eps, 0.3), atol=1e-6, rtol=0)  # f_{s,s}(x_s) = x_s
 
 
 def test_group_forces_view_updates():
-    view = W.GroupForcesView({"untrained": untrained("imm")}, M=4, k=4)
+    view = training.GroupForcesView({"untrained": untrained("imm")}, M=4, k=4)
     view.update(M=1)
     assert view.particles["y_t"].shape == (1, 2) and view.forces["repulsion"].abs().max() == 0
     view.update(M=8, group=3)
     assert view.particles["y_t"].shape == (8, 2)
-    assert W.png(view.fig)[:4] == b"\x89PNG"
+    assert png(view.fig)[:4] == b"\x89PNG"
 
 
 def test_regression_loss_is_zero_for_the_conditional_ddim_target():
     """The regression objective is plain L2 onto DDIM(x_t, x, s, t) = alpha_s x + sigma_s eps: a network that
     returned exactly that (it cannot: it does not know x) would score 0."""
-    model = W.build_regression(seed=0)
+    model = training.build_regression(seed=0)
     x = toy.sample("gmm", 64, seed=2)
     assert torch.isfinite(model.loss(x, torch.Generator().manual_seed(0)))  # bound as the model's loss for fit()
     model.f = lambda x_t, s, t: ddim(x_t, x, s, t)
-    assert W.two_time_regression_loss(model, x, torch.Generator().manual_seed(1)).item() == pytest.approx(0, abs=1e-4)
+    loss = training.two_time_regression_loss(model, x, torch.Generator().manual_seed(1))
+    assert loss.item() == pytest.approx(0, abs=1e-4)
 
 
 def test_posterior_mean_jump_is_the_identity_at_s_equal_t_and_collapses_at_s_0():
     gmm = toy.GAUSSIAN_MIXTURE
     x_t = gmm.sample_marginal(500, 0.994, seed=0)
-    torch.testing.assert_close(W.posterior_mean_jump(x_t, 0.994, 0.994), x_t, atol=1e-5, rtol=0)
-    one_step = W.posterior_mean_jump(x_t, 0.0, 0.994)
+    torch.testing.assert_close(training.posterior_mean_jump(x_t, 0.994, 0.994), x_t, atol=1e-5, rtol=0)
+    one_step = training.posterior_mean_jump(x_t, 0.0, 0.994)
     assert one_step.std(0).max() < 0.25 * gmm.sample(500).std(0).min()  # all samples near the data mean
 
 
 def test_samples_view_falls_back_to_a_method_s_own_sampler():
     models = {"imm": untrained("imm"), "cm": build("cm").eval()}
     ref = toy.sample("moons", 200, seed=1)
-    view = W.SamplesView(models, ref, [("imm", "pushforward"), ("imm", "restart"), ("cm", "restart")], max_steps=3)
+    curves = [("imm", "pushforward"), ("imm", "restart"), ("cm", "restart")]
+    view = sampling.SamplesView(models, ref, curves, max_steps=3)
     view.update(method="cm", sampler="pushforward", steps=2)
     assert view.sampler == "restart" and view.current.shape == (200, 2)
     view.update(method="imm")  # back to IMM: the sampler asked for (pushforward) applies again
@@ -155,32 +159,32 @@ def test_samples_view_falls_back_to_a_method_s_own_sampler():
 
 
 def test_quality_vs_nfe_shape():
-    q = W.quality_vs_nfe({"fm": untrained("fm")}, toy.sample("moons", 100), nfe=(1, 2))
+    q = sampling.quality_vs_nfe({"fm": untrained("fm")}, toy.sample("moons", 100), nfe=(1, 2))
     assert set(q) == {"fm"} and set(q["fm"]) == {1, 2} and all(v >= 0 for v in q["fm"].values())
 
 
 def test_moment_signal_grows_with_the_number_of_groups():
-    few = sum(W.moment_signal(64, 1, seed=r) for r in range(4)) / 4
-    many = sum(W.moment_signal(64, 256, seed=r) for r in range(4)) / 4
+    few = sum(relatives.moment_signal(64, 1, seed=r) for r in range(4)) / 4
+    many = sum(relatives.moment_signal(64, 256, seed=r) for r in range(4)) / 4
     assert many > 0.9 and many > few + 0.3
 
 
 def test_shortcut_target_of_a_constant_velocity_is_that_velocity():
     c = torch.tensor([0.3, -1.0])
     x = torch.randn(4, 2)
-    torch.testing.assert_close(W.shortcut_target(lambda x, t, d: c.expand_as(x), x, 0.5, 0.25), c.expand_as(x))
+    torch.testing.assert_close(relatives.shortcut_target(lambda x, t, d: c.expand_as(x), x, 0.5, 0.25), c.expand_as(x))
 
 
 def test_wire_calls_update_on_every_change():
     calls = []
 
     class Spy:
-        fig = W.new_figure(1, (2, 2))[0]
+        fig = _render.new_figure(1, (2, 2))[0]
 
         def update(self, **values):
             calls.append(values)
 
     slider = widgets.FloatSlider(value=0.5, min=0, max=1, description="s")
-    W.wire(Spy(), s=slider)
+    wire(Spy(), s=slider)
     slider.value = 0.25
     assert calls == [{"s": 0.5}, {"s": 0.25}]

@@ -242,7 +242,7 @@ def _shortcut_target_solution(v, x_t, t, d):
 
 
 def _shortcut_target_reference(v, x_t, t, d):
-    from ..widgets.imm import shortcut_target
+    from ..widgets.relatives import shortcut_target
     return shortcut_target(v, x_t, t, d)
 
 
