@@ -1,7 +1,7 @@
 """Command line: python -m imm_edu [demo|train|sample|bench] (demo when no subcommand is given); --help on each.
 
     python -m imm_edu                                   IMM at 1/2/4/8 steps vs DDIM and FM, written to imm_demo.png
-    python -m imm_edu train imm moons --steps 3000      train one model, save it as imm_moons.pt
+    python -m imm_edu train imm moons --steps 3000      train one model, save it as imm_moons.pt (~30 s)
     python -m imm_edu sample imm/moons --steps 2 --out s.png   a shipped model (method/toy) or a .pt file
     python -m imm_edu bench                             benchmarks/results.md and benchmarks/quality_vs_nfe.png
 """
@@ -34,7 +34,8 @@ def _model(spec):
 
 
 def demo(args):
-    """One figure: IMM at 1/2/4/8 steps (top row), DDIM and FM at the same and larger NFE; energy distance in titles."""
+    """One figure: IMM at 1/2/4/8 steps with its two samplers, DDIM and FM at the same and larger NFE; the energy
+    distance to held-out data is in each title."""
     plt = _pyplot()
     from . import bench, metrics
     from .checkpoints import load_pretrained
@@ -42,35 +43,43 @@ def demo(args):
 
     ref = bench.held_out(args.toy, args.n)
     cols = (1, 2, 4, 8, 32, 128)
-    fig, axes = plt.subplots(3, len(cols), figsize=(2.6 * len(cols), 8.4))
-    for row, method in zip(axes, ("imm", "ddim", "fm")):
+    rows = (("imm", "pushforward"), ("imm", "restart"), ("ddim", None), ("fm", None))
+    fig, axes = plt.subplots(len(rows), len(cols), figsize=(2.6 * len(cols), 2.8 * len(rows)))
+    for row, (method, sampler) in zip(axes, rows):
         model = load_pretrained(method, args.toy)
         for ax, nfe in zip(row, cols):
             if method == "imm" and nfe > max(bench.FEW_STEP):
+                ax.set_visible(False)
                 continue
-            x = model.sample(args.n, nfe, seed=bench.SAMPLE_SEED)
-            title = f"{LABELS[method]}, {nfe} step{'s' * (nfe > 1)}\nenergy dist {metrics.energy_distance(x, ref):.4f}"
+            x = model.sample(args.n, nfe, seed=bench.SAMPLE_SEED, **({"sampler": sampler} if sampler else {}))
+            name = LABELS[method] + (f" {sampler}" if sampler else "")
+            title = f"{name}, {nfe} step{'s' * (nfe > 1)}\nenergy dist {metrics.energy_distance(x, ref):.4f}"
             scatter(x, ax, method, title, s=2)
-    scatter(ref, axes[0, -2], "data", f"held-out data\n(floor {bench.floor(args.toy, args.n)['energy']:.4f})", s=2)
-    axes[0, -1].set_visible(False)
+    floor = bench.floor(args.toy, args.n, repeats=1, metric_names=("energy",))["energy"]
+    axes[0, -2].set_visible(True)
+    scatter(ref, axes[0, -2], "data", f"held-out data\n(floor {floor:.4f})", s=2)
     for ax in axes.flat:
         ax.label_outer()
     fig.suptitle(f"{args.toy}: IMM in 1-8 steps vs DDIM and flow matching with up to 128 network evaluations")
     fig.tight_layout()
     fig.savefig(args.out, dpi=90)
+    plt.close(fig)
     print(f"wrote {Path(args.out).resolve()}")
 
 
 def train(args):
+    """Train one model with the shipped recipe (train_all.RECIPES), where --steps/--batch/--lr/--seed override it."""
     from . import bench, metrics
     from .checkpoints import save
     from .train import build, fit
+    from .train_all import RECIPES
 
+    given = {k: getattr(args, k) for k in ("steps", "batch", "lr", "seed") if getattr(args, k) is not None}
+    r = {**RECIPES[args.method], **given}
     out = args.out or f"{args.method}_{args.toy}.pt"
-    result = fit(build(args.method, seed=args.seed), args.toy, steps=args.steps, batch=args.batch, lr=args.lr,
-                 seed=args.seed)
-    save(result.model, out, meta={"toy": args.toy, "steps": len(result.losses), "batch": args.batch, "lr": args.lr,
-                                  "seed": args.seed, "train_seconds": result.seconds})
+    result = fit(build(args.method, seed=r["seed"], **r["config"]), args.toy,
+                 **{k: v for k, v in r.items() if k != "config"})
+    save(result.model, out, meta={"toy": args.toy, "recipe": r, "train_seconds": result.seconds})
     nfe = 2 if args.method in ("imm", "cm") else 32
     x = result.model.sample(2000, nfe, seed=bench.SAMPLE_SEED)
     print(f"trained {args.method} on {args.toy} in {result.seconds:.1f} s; energy distance at {nfe} NFE: "
@@ -104,14 +113,17 @@ def bench_cmd(args):
     from . import bench
 
     start = time.perf_counter()
-    nfe = tuple(args.nfe) if args.nfe else None
-    results = bench.run(args.toys, args.methods, nfe, args.n, args.jobs)
-    md, png = bench.write(results, args.out_dir, args.n)
-    print(f"wrote {md.resolve()} and {png.resolve()} in {time.perf_counter() - start:.0f} s")
+    if args.from_json:
+        results, n = bench.read(args.from_json)
+    else:
+        results, n = bench.run(args.toys, args.methods, tuple(args.nfe or ()), args.n, args.jobs), args.n
+    paths = bench.write(results, args.out_dir, n)
+    print(f"wrote {', '.join(str(p.resolve()) for p in paths)} in {time.perf_counter() - start:.0f} s")
 
 
 def parser():
     from .train import METHOD_NAMES
+    from .train_all import SHARED
 
     p = argparse.ArgumentParser(prog="python -m imm_edu", description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n", 2)[2])
@@ -121,13 +133,12 @@ def parser():
     d.add_argument("--toy", default="checkerboard", help="a toy with shipped imm, ddim and fm models")
     d.add_argument("--n", type=int, default=2000, help="points per panel")
     d.set_defaults(fn=demo)
-    t = sub.add_parser("train", help="train one model and save it")
+    t = sub.add_parser("train", help="train one model (the shipped recipe unless overridden) and save it")
     t.add_argument("method", choices=METHOD_NAMES)
     t.add_argument("toy", help="a toy name, see imm_edu.toy.names()")
-    t.add_argument("--steps", type=int, default=3000)
-    t.add_argument("--batch", type=int, default=1024)
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--seed", type=int, default=0)
+    for key, kind, what in (("steps", int, "training steps"), ("batch", int, "batch size"),
+                            ("lr", float, "peak learning rate"), ("seed", int, "weights and data seed")):
+        t.add_argument(f"--{key}", type=kind, help=f"{what} (shipped recipe: {SHARED[key]})")
     t.add_argument("--out", help="checkpoint path (default: METHOD_TOY.pt)")
     t.set_defaults(fn=train)
     s = sub.add_parser("sample", help="draw samples from a checkpoint to .npy or .png")
@@ -142,8 +153,9 @@ def parser():
     b.add_argument("--methods", nargs="+", choices=METHOD_NAMES, help="default: all")
     b.add_argument("--nfe", nargs="+", type=int, help="override the NFE list of every method")
     b.add_argument("--n", type=int, default=5000, help="samples and held-out points per evaluation")
+    b.add_argument("--from-json", help="re-render the table and plot from a results.json instead of sampling")
     b.add_argument("--jobs", type=int, default=1, help="toys evaluated in parallel (one CPU thread each)")
-    b.add_argument("--out-dir", default="benchmarks", help="where results.md and quality_vs_nfe.png go")
+    b.add_argument("--out-dir", default="benchmarks", help="where results.md, .json and quality_vs_nfe.png go")
     b.set_defaults(fn=bench_cmd)
     return p
 

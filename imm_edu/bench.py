@@ -24,6 +24,8 @@ N_EVAL = 5000
 FEW_STEP = (1, 2, 4, 8)
 NFE = {"imm": FEW_STEP, "cm": FEW_STEP, "ddim": (1, 2, 4, 8, 16, 32, 64, 128), "fm": (1, 2, 4, 8, 16, 32, 64, 128)}
 METRIC_LABELS = {"energy": "energy distance", "sliced_w2": "sliced W2", "mmd": "MMD (RBF mix)"}
+# Samplers scored besides each model's own default, at the same NFE: IMM's restart sampler ([P] Alg. 5).
+VARIANTS = {"imm": {"imm restart": {"sampler": "restart"}}}
 TARGETS = ((1, 8), (2, 32))  # IMM at `steps` should be at least as good as FM and DDIM at `nfe` (issue 3)
 
 
@@ -43,19 +45,20 @@ def floor(name, n=N_EVAL, repeats=3, metric_names=tuple(metrics.METRICS)):
 
 
 @torch.no_grad()
-def quality(model, reference, nfe=(1, 2, 4, 8), metric_names=tuple(metrics.METRICS)):
-    """{nfe: {metric: value}} for len(reference) samples of `model` at each step count in `nfe`."""
+def quality(model, reference, nfe=(1, 2, 4, 8), metric_names=tuple(metrics.METRICS), **sample_kw):
+    """{nfe: {metric: value}} for len(reference) samples of `model` at each step count in `nfe`;
+    sample_kw go to model.sample (e.g. sampler="restart")."""
     out = {}
     for steps in nfe:
-        samples = model.sample(len(reference), steps, seed=SAMPLE_SEED)
+        samples = model.sample(len(reference), steps, seed=SAMPLE_SEED, **sample_kw)
         out[steps] = {m: metrics.METRICS[m](samples, reference) for m in metric_names}
     return out
 
 
 def run(toys=None, methods=None, nfe=None, n=N_EVAL, jobs=1, progress=True):
-    """{toy: {"floor": {metric: v}, "models": {method: {nfe: {metric: v}}}, "train_seconds": {method: s},
-    "cpu_seconds": {method: s}}}
-    for the shipped models (all of them by default); `nfe` overrides the per-method NFE lists.
+    """Scores of the shipped models (all by default) and their VARIANTS; `nfe` overrides the per-method NFE lists.
+    Returns {toy: {"floor": {metric: v}, "models": {key: {nfe: {metric: v}}}, "train_seconds" / "cpu_seconds":
+    {key: s}}} with key = method, or a variant name such as "imm restart".
     jobs > 1 evaluates that many toys at once, in processes of one CPU thread each."""
     entries = manifest()
     toys = toys or sorted({e["toy"] for e in entries})
@@ -73,28 +76,32 @@ def run(toys=None, methods=None, nfe=None, n=N_EVAL, jobs=1, progress=True):
         for e in entries:
             if e["toy"] != name or (methods and e["method"] not in methods):
                 continue
-            res["models"][e["method"]] = quality(load_pretrained(e["method"], name), ref, nfe or NFE[e["method"]])
-            res["train_seconds"][e["method"]] = e["train_seconds"]
-            res["cpu_seconds"][e["method"]] = e.get("cpu_seconds", float("nan"))
-            if progress:
-                print(f"  {name:>16} {e['method']:>4}: energy " + " ".join(
-                    f"{k}:{v['energy']:.4f}" for k, v in res["models"][e["method"]].items()), flush=True)
+            model = load_pretrained(e["method"], name)
+            for key, sample_kw in {e["method"]: {}, **VARIANTS.get(e["method"], {})}.items():
+                res["models"][key] = quality(model, ref, nfe or NFE[e["method"]], **sample_kw)
+                res["train_seconds"][key] = e["train_seconds"]
+                res["cpu_seconds"][key] = e.get("cpu_seconds", float("nan"))
+                if progress:
+                    print(f"  {name:>16} {key:>11}: energy " + " ".join(
+                        f"{k}:{v['energy']:.4f}" for k, v in res["models"][key].items()), flush=True)
     return results
 
 
 def _fmt(v):
-    return f"{v:.2e}" if v < 1e-3 else f"{v:.4f}"
+    return f"{v:.5f}"  # one fixed format, so the columns compare at a glance
 
 
 def targets(results, metric="energy"):
-    """Rows (toy, IMM steps, IMM value, nfe, FM value, DDIM value, met) for the TARGETS that the results cover."""
+    """Rows (toy, IMM key, IMM steps, IMM value, nfe, FM value, DDIM value, met) for the TARGETS the results cover,
+    for IMM with its default sampler ("imm") and each of its VARIANTS."""
     rows = []
     for name, res in results.items():
         m = res["models"]
-        for steps, nfe in TARGETS:
-            if steps in m.get("imm", {}) and all(nfe in m.get(b, {}) for b in ("fm", "ddim")):
-                imm, fm, ddim = m["imm"][steps][metric], m["fm"][nfe][metric], m["ddim"][nfe][metric]
-                rows.append((name, steps, imm, nfe, fm, ddim, imm <= min(fm, ddim)))
+        for key in ("imm", *VARIANTS["imm"]):
+            for steps, nfe in TARGETS:
+                if steps in m.get(key, {}) and all(nfe in m.get(b, {}) for b in ("fm", "ddim")):
+                    imm, fm, ddim = m[key][steps][metric], m["fm"][nfe][metric], m["ddim"][nfe][metric]
+                    rows.append((name, key, steps, imm, nfe, fm, ddim, imm <= min(fm, ddim)))
     return rows
 
 
@@ -104,14 +111,24 @@ def markdown(results, n=N_EVAL):
              f"{n} samples per model against {n} held-out points (seed {HELD_OUT_SEED}, disjoint from training). "
              f"`floor` = the same metric for {n} i.i.d. data points (what a perfect sampler scores). Lower is "
              "better. Training seconds: wall (CPU) of the one-thread training process, from data/manifest.json; wall "
-             "time includes other programs sharing the machine. Regenerate with `python -m imm_edu bench`.", ""]
+             "time includes other programs sharing the machine. Regenerate with `python -m imm_edu bench`.", "",
+             "IMM is scored with its default pushforward sampler ([P] Alg. 2, `imm`) and with the restart sampler "
+             "([P] Alg. 5, `imm restart`: jump to t = 0, re-noise, repeat; the consistency model's default). Both "
+             "cost one network evaluation per step, and they coincide at 1 step.", ""]
     if rows := targets(results):
         lines += ["## Targets (energy distance): IMM at 1 step vs FM/DDIM at 8 NFE, IMM at 2 steps vs 32 NFE", "",
-                  "| toy | IMM steps | IMM | NFE | FM | DDIM | IMM <= both |", "|---|---|---|---|---|---|---|"]
-        lines += [f"| {t} | {s} | {_fmt(i)} | {k} | {_fmt(f)} | {_fmt(d)} | {'yes' if ok else 'no'} |"
-                  for t, s, i, k, f, d, ok in rows]
-        met = {s: sum(ok for _, s2, *_, ok in rows if s2 == s) for s, _ in TARGETS}
-        lines += ["", "Met on " + ", ".join(f"{met[s]}/{len(results)} toys at {s} step(s)" for s, _ in TARGETS), ""]
+                  "| toy | IMM sampler | IMM steps | IMM | NFE | FM | DDIM | IMM <= both |",
+                  "|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {t} | {'restart' if 'restart' in key else 'pushforward'} | {s} | {_fmt(i)} | {k} | {_fmt(f)} | "
+                  f"{_fmt(d)} | {'yes' if ok else 'no'} |" for t, key, s, i, k, f, d, ok in rows]
+        lines += ["", "Toys where the target is met, by metric:", ""]
+        for metric, label in METRIC_LABELS.items():
+            by_metric = targets(results, metric)
+            for key in dict.fromkeys(r[1] for r in by_metric):
+                met = {s: sum(ok for _, k2, s2, *_, ok in by_metric if (k2, s2) == (key, s)) for s, _ in TARGETS}
+                lines.append(f"- {label}, {key}: " + ", ".join(f"{met[s]}/{len(results)} at {s} step(s)"
+                                                               for s, _ in TARGETS))
+        lines.append("")
     all_nfe = sorted({k for res in results.values() for m in res["models"].values() for k in m})
     for metric, label in METRIC_LABELS.items():
         lines += [f"## {label}", "", "| toy | method | train s (CPU s) | " + " | ".join(f"NFE {k}" for k in all_nfe)
@@ -129,28 +146,53 @@ def markdown(results, n=N_EVAL):
 def figure(results, metric="energy"):
     """One panel per toy: `metric` against NFE (log x), data floor dashed (imm_edu.plot.nfe_curve)."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import StrMethodFormatter
 
-    from .plot import nfe_curve
+    from .plot import COLORS, LABELS, nfe_curve
 
     cols = min(3, len(results))
     rows = -(-len(results) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5.5 * cols, 4.2 * rows), squeeze=False)
     for ax, (name, res) in zip(axes.flat, results.items()):
-        curves = {method: {k: v[metric] for k, v in by_nfe.items()} for method, by_nfe in res["models"].items()}
-        nfe_curve(curves, floor=res["floor"][metric], ax=ax, metric=METRIC_LABELS[metric], title=name)
+        curves = {key: {k: v[metric] for k, v in by_nfe.items()} for key, by_nfe in res["models"].items()}
+        nfe_curve({k: c for k, c in curves.items() if k in COLORS}, floor=res["floor"][metric], ax=ax,
+                  metric=METRIC_LABELS[metric], title=name)
+        for key, curve in curves.items():
+            if key not in COLORS:  # a variant: the method's colour, dotted, e.g. "imm restart"
+                method, variant = key.split(" ", 1)
+                nfe = sorted(curve)
+                ax.plot(nfe, [curve[k] for k in nfe], "s:", color=COLORS[method], label=f"{LABELS[method]} ({variant})")
+        ax.legend(fontsize=8)
+        ax.xaxis.set_major_formatter(StrMethodFormatter("{x:.0f}"))  # 1, 2, 4, ... rather than 2^0, 2^1, ...
     for ax in list(axes.flat)[len(results):]:
         ax.set_visible(False)
+    fig.suptitle(f"{METRIC_LABELS[metric]} to held-out data vs network evaluations (= sampler steps); "
+                 "IMM: pushforward sampler, dotted: restart sampler")
     fig.tight_layout()
     return fig
 
 
 def write(results, out_dir="benchmarks", n=N_EVAL):
-    """Write results.md and quality_vs_nfe.png into `out_dir`; returns their paths."""
+    """Write results.md, quality_vs_nfe.png and the raw numbers (results.json) into `out_dir`; returns the paths."""
+    import json
     from pathlib import Path
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    md, png = out / "results.md", out / "quality_vs_nfe.png"
+    md, png, raw = out / "results.md", out / "quality_vs_nfe.png", out / "results.json"
     md.write_text(markdown(results, n))
     figure(results).savefig(png, dpi=100)
-    return md, png
+    raw.write_text(json.dumps({"n": n, "held_out_seed": HELD_OUT_SEED, "sample_seed": SAMPLE_SEED,
+                               "results": results}, indent=1) + "\n")
+    return md, png, raw
+
+
+def read(path):
+    """(results, n) back from a results.json written by write(), to re-render without re-sampling."""
+    import json
+    from pathlib import Path
+
+    data = json.loads(Path(path).read_text())
+    for res in data["results"].values():
+        res["models"] = {key: {int(k): q for k, q in by_nfe.items()} for key, by_nfe in res["models"].items()}
+    return data["results"], data["n"]

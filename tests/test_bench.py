@@ -1,19 +1,23 @@
 """imm_edu.bench in a reduced mode (one toy, few points, few NFE), and its bookkeeping on hand-made numbers."""
+import json
 import time
 
 import pytest
 
 from imm_edu import bench, toy
+from imm_edu.__main__ import main
 from imm_edu.train_all import RECIPES
 
 
 def test_reduced_bench_runs_fast_and_writes_table_and_plot(tmp_path):
     start = time.perf_counter()
     results = bench.run(["moons"], ["imm", "fm", "ddim"], nfe=(1, 8), n=300, progress=False)
-    md, png = bench.write(results, tmp_path, n=300)
+    md, png, raw = bench.write(results, tmp_path, n=300)
     assert time.perf_counter() - start < 20
     res = results["moons"]
-    assert set(res["models"]) == {"imm", "fm", "ddim"} and set(res["models"]["fm"]) == {1, 8}
+    assert set(res["models"]) == {"imm", "imm restart", "fm", "ddim"} and set(res["models"]["fm"]) == {1, 8}
+    # one step of restart is one step of pushforward; from 2 steps on the samplers differ
+    assert res["models"]["imm restart"][1] == res["models"]["imm"][1] != res["models"]["imm restart"][8]
     assert set(res["floor"]) == set(bench.METRIC_LABELS)
     assert all(v >= 0 for m in res["models"].values() for q in m.values() for v in q.values())
     # one flow-matching Euler step lands on the posterior mean E[x | x_T] ~ 0: far worse than data vs data
@@ -21,6 +25,7 @@ def test_reduced_bench_runs_fast_and_writes_table_and_plot(tmp_path):
     text = md.read_text()
     assert "| moons | imm |" in text and "## Targets" in text
     assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 10_000
+    assert json.loads(raw.read_text())["results"]["moons"]["models"]["fm"]["8"] == res["models"]["fm"][8]
 
 
 def test_held_out_points_are_not_training_points():
@@ -42,7 +47,7 @@ def fake(imm, fm, ddim):
 def test_targets_need_imm_at_least_as_good_as_both_baselines():
     results = {"a": fake({1: 0.01, 2: 0.002}, {8: 0.02, 32: 0.001}, {8: 0.03, 32: 0.003}),
                "b": fake({1: 0.01, 2: 0.002}, {8: 0.005, 32: 0.003}, {8: 0.03, 32: 0.003})}
-    rows = {(t, s): ok for t, s, *_, ok in bench.targets(results)}
+    rows = {(t, s): ok for t, key, s, *_, ok in bench.targets(results)}
     # a: 1 step 0.01 <= FM 0.02 and DDIM 0.03 -> met; 2 steps 0.002 > FM@32 0.001 -> missed
     assert rows == {("a", 1): True, ("a", 2): False, ("b", 1): False, ("b", 2): True}
 
@@ -53,8 +58,8 @@ def test_markdown_tables_are_rectangular():
     for table in text.split("\n\n"):
         rows = [line for line in table.splitlines() if line.startswith("|")]
         assert len({row.count("|") for row in rows}) <= 1, table
-    assert "| a | imm | 1 (1) | 0.0100 | 0.0020 |" in text
-    assert "Met on 1/1 toys at 1 step(s), 0/1 toys at 2 step(s)" in text
+    assert "| a | imm | 1 (1) | 0.01000 | 0.00200 |" in text
+    assert "- energy distance, imm: 1/1 at 1 step(s), 0/1 at 2 step(s)" in text
 
 
 def test_run_rejects_unknown_or_unshipped_toys():
@@ -62,3 +67,11 @@ def test_run_rejects_unknown_or_unshipped_toys():
         bench.run(["no_such_toy"], n=10, progress=False)
     with pytest.raises(ValueError, match="no shipped models for toy 'pinwheel'"):
         bench.run(["pinwheel"], n=10, progress=False)
+
+
+def test_results_json_round_trip_rerenders_the_same_table(tmp_path):
+    results = {"a": fake({1: 0.01, 2: 0.002}, {8: 0.02, 32: 0.001}, {8: 0.03, 32: 0.003})}
+    md, _, raw = bench.write(results, tmp_path / "first", n=10)
+    assert bench.read(raw) == (results, 10)
+    main(["bench", "--from-json", str(raw), "--out-dir", str(tmp_path / "again")])
+    assert (tmp_path / "again" / "results.md").read_text() == md.read_text()

@@ -1,14 +1,15 @@
 """The shipped checkpoints in data/: every manifest entry loads, checksums hold, tampering is caught.
 
 Tampering tests work on tmp_path copies; data/ itself is never modified."""
+import math
 import shutil
 
 import pytest
 import torch
 
-from imm_edu import bench, checkpoints, load, load_pretrained, metrics, save
+from imm_edu import bench, checkpoints, load, load_pretrained, metrics, save, toy
 from imm_edu.checkpoints import sha256
-from imm_edu.train import METHOD_NAMES, build, method_name
+from imm_edu.train import METHOD_NAMES, build, method_name, train_steps
 from imm_edu.train_all import TOYS
 
 ENTRIES = checkpoints.manifest()
@@ -93,3 +94,20 @@ def test_half_precision_save_halves_the_file_and_keeps_outputs(tmp_path):
     x_t = torch.randn(64, 2)
     torch.testing.assert_close(load(half).f(x_t, 0.2, 0.9), model.f(x_t, 0.2, 0.9), atol=2e-3, rtol=2e-3)
     torch.testing.assert_close(load(full).f(x_t, 0.2, 0.9), model.f(x_t, 0.2, 0.9), atol=0, rtol=0)
+
+
+def test_cosine_option_of_the_recipe_decays_lr_to_zero(monkeypatch):
+    seen = []
+
+    class SpyAdam(torch.optim.Adam):
+        def step(self, *args, **kwargs):
+            seen.append(self.param_groups[0]["lr"])
+            return super().step(*args, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "Adam", SpyAdam)
+    data = toy.sample("moons", 256)
+    list(train_steps(build("fm", width=16), data, 4, batch=32, lr=0.1, cosine=True))
+    assert seen == pytest.approx([0.1 * 0.5 * (1 + math.cos(math.pi * i / 4)) for i in range(4)])
+    seen.clear()
+    list(train_steps(build("fm", width=16), data, 3, batch=32, lr=0.1))
+    assert seen == [0.1] * 3
