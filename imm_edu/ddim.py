@@ -42,6 +42,7 @@ class DDIMConfig:
     sigma_d: float = 0.5  # data std = prior std, [P] Sec. 4.1
     t_max: float = 1.0  # sampling starts at pure noise: alpha_1 = 0, no division by zero in DDIM
     t_min_train: float = 1e-3  # avoids dividing by c_out -> 0 in the loss weight
+    dim: int = 2  # D, the dimension of a data point (2 for the toys)
     width: int = 128
     depth: int = 3
     emb_dim: int = 64
@@ -54,7 +55,7 @@ class DDIM(ToyModel):
 
     def __init__(self, cfg=None):
         super().__init__(cfg or DDIMConfig())
-        self.net = MLP(width=self.cfg.width, depth=self.cfg.depth, emb_dim=self.cfg.emb_dim, two_times=False)
+        self.net = MLP(dim=self.cfg.dim, width=self.cfg.width, depth=self.cfg.depth, emb_dim=self.cfg.emb_dim, two_times=False)
 
     def _coefficients(self, t):
         t = t.double()
@@ -63,6 +64,7 @@ class DDIM(ToyModel):
 
     def denoise(self, x_t, t):
         """x_hat = f_{0,t}(x_t) = c_skip(0,t) x_t + c_out(0,t) G(c_in(t) x_t, 1000 t); t of shape () or (B,)."""
+        x_t = self.points(x_t, "x_t")
         t = as_time(t, x_t).expand(len(x_t))
         c_skip, c_out = self._coefficients(t)
         g = self.net(c_in(t, self.cfg.schedule, self.cfg.sigma_d)[:, None] * x_t, C_NOISE * t)

@@ -25,6 +25,7 @@ class FMConfig:
     sigma_d: float = 0.5  # data std = prior std
     t_max: float = 1.0  # x_1 = eps exactly on the OT path
     solver: str = "euler"  # default solver for sample(); "heun" costs 2 evaluations per step
+    dim: int = 2  # D, the dimension of a data point (2 for the toys)
     width: int = 128
     depth: int = 3
     emb_dim: int = 64
@@ -39,10 +40,11 @@ class FlowMatching(ToyModel):
         super().__init__(cfg or FMConfig())
         if self.cfg.solver not in SOLVERS:
             raise ValueError(f"unknown solver {self.cfg.solver!r}; choose one of {SOLVERS}")
-        self.net = MLP(width=self.cfg.width, depth=self.cfg.depth, emb_dim=self.cfg.emb_dim, two_times=False)
+        self.net = MLP(dim=self.cfg.dim, width=self.cfg.width, depth=self.cfg.depth, emb_dim=self.cfg.emb_dim, two_times=False)
 
     def velocity(self, x_t, t):
         """v(x_t, t) = sigma_d G(c_in(t) x_t, 1000 t); t of shape () or (B,)."""
+        x_t = self.points(x_t, "x_t")
         t = as_time(t, x_t).expand(len(x_t))
         return self.cfg.sigma_d * self.net(c_in(t, "fm", self.cfg.sigma_d)[:, None] * x_t, C_NOISE * t)
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn.functional import logsigmoid
 
-from .checks import check_points, check_times
+from .checks import check_times
 from .kernels import mmd2
 from .model import ToyModel
 from .nets import MLP
@@ -48,6 +48,7 @@ class IMMConfig:
     t_max: float = T_MAX["fm"]  # T = 0.994 keeps eta_T ~ 165, [P] App. I.1
     t_min: float = 0.0  # [P] ImageNet setting; sampling ends at exact data time
     sampler: str = "pushforward"  # default for sample(); the "cm" preset uses "restart" (multistep CM sampling)
+    dim: int = 2  # D, the dimension of a data point (2 for the toys)
     width: int = 128
     depth: int = 3
     emb_dim: int = 64
@@ -119,11 +120,12 @@ class IMM(ToyModel):
                 raise ValueError(f"unknown {name} {value!r}; choose one of {allowed}")
         coefficients(torch.zeros(1), torch.ones(1), param=c.param, schedule=c.schedule)  # validates both names
         mmd2(torch.zeros(1, 1, 2), torch.zeros(1, 1, 2), c.kernel)  # validates the kernel name
-        self.net = MLP(width=c.width, depth=c.depth, emb_dim=c.emb_dim, two_times=True)
+        self.net = MLP(dim=c.dim, width=c.width, depth=c.depth, emb_dim=c.emb_dim, two_times=True)
 
     def f(self, x_t, s, t):
         """f_{s,t}(x_t) = c_skip(s,t) x_t + c_out(s,t) G(c_in(t) x_t, 1000 t, 1000 s); s, t of shape () or (B,)."""
-        cfg, n = self.cfg, len(check_points(x_t, "x_t", dim=2))
+        cfg, x_t = self.cfg, self.points(x_t, "x_t")
+        n = len(x_t)
         s = torch.as_tensor(s, dtype=torch.float64, device=x_t.device).expand(n)
         t = torch.as_tensor(t, dtype=torch.float64, device=x_t.device).expand(n)
         check_times(s, t)
@@ -145,7 +147,7 @@ class IMM(ToyModel):
         return s, r, t
 
     def loss(self, x, gen):
-        """IMM loss on a batch x (B, 2) split into B/M contiguous groups of M particles ([P] Alg. 1)."""
+        """IMM loss on a batch x (B, D) split into B/M contiguous groups of M particles ([P] Alg. 1)."""
         c, (B, D) = self.cfg, x.shape
         if B % c.M:
             raise ValueError(f"batch size {B} is not divisible by the group size M = {c.M}")

@@ -1,7 +1,7 @@
 """What every method's model shares: prior noise, time grids, and `.sample(n, steps, seed)`.
 
 A method (DDIM, flow matching, IMM) subclasses ToyModel once and defines
-    loss(x, gen)              a scalar training loss on a data batch x (B, 2), randomness from `gen`
+    loss(x, gen)              a scalar training loss on a data batch x (B, D), randomness from `gen`
     sampler(x_T, times, ...)  a generator yielding x at every time of the grid, x_T first
 so `*path, x_0 = model.sampler(x_T, times)` gives the whole trajectory and `.sample` just keeps the end.
 """
@@ -10,7 +10,7 @@ from dataclasses import asdict
 import torch
 from torch import nn
 
-from .checks import check_times
+from .checks import check_points, check_times
 
 
 def pick_device():
@@ -45,10 +45,20 @@ class ToyModel(nn.Module):
     def config_dict(self):
         return asdict(self.cfg)
 
+    @property
+    def dim(self):
+        """D, the dimension of the points this model makes (2 for the toys, 64 for 8x8 digits)."""
+        return self.cfg.dim
+
+    def points(self, x, name="x"):
+        """`x` checked to be a finite (N, D) tensor, as float32 on the model's device (float64 from numpy is fine)."""
+        x = check_points(torch.as_tensor(x) if not isinstance(x, torch.Tensor) else x, name, dim=self.dim)
+        return x.to(device=self.device, dtype=torch.float32)
+
     def prior(self, n, seed=0):
-        """x_T ~ N(0, sigma_d^2 I) as (n, 2), drawn on the CPU with `seed` so every device gets the same points."""
+        """x_T ~ N(0, sigma_d^2 I) as (n, D), drawn on the CPU with `seed` so every device gets the same points."""
         gen = torch.Generator().manual_seed(int(seed))
-        return (self.cfg.sigma_d * torch.randn(n, 2, generator=gen)).to(self.device)
+        return (self.cfg.sigma_d * torch.randn(n, self.dim, generator=gen)).to(self.device)
 
     def grid(self, steps, grid="uniform"):
         """Sampling times t_max -> t_min, equally spaced."""
@@ -67,7 +77,7 @@ class ToyModel(nn.Module):
 
     @torch.no_grad()
     def sample(self, n, steps, seed=0, grid="uniform", **sampler_kw):
-        """n samples (n, 2) on the CPU after `steps` sampler steps from the prior; deterministic given seed.
+        """n samples (n, D) on the CPU after `steps` sampler steps from the prior; deterministic given seed.
         sampler_kw go to the method's sampler (e.g. solver="heun" for FM, sampler="restart" for IMM)."""
         if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
             raise ValueError(f"n must be a positive integer, got {n!r}")

@@ -1,4 +1,4 @@
-"""The only module with weights: a compact residual MLP G(x, c_noise(t), c_noise(s)) for 2-D points.
+"""The only module with weights: a compact residual MLP G(x, c_noise(t), c_noise(s)) for D-dimensional points.
 
 Time inputs follow [P] Sec. 4.2 / App. I.1: each time (already multiplied by c_noise = 1000) gets its own
 sinusoidal positional embedding and its own 2-layer MLP; the second embedding (target time s) is *added* to the

@@ -45,15 +45,15 @@ def method_name(model):
     return model.method
 
 
-def training_points(data, n=200_000, seed=0):
-    """The training set: a toy name (n points drawn with `seed`) or an (N, 2) tensor used as it is."""
+def training_points(data, n=200_000, seed=0, dim=2):
+    """The training set: a toy name (n points drawn with `seed`) or an (N, dim) tensor used as it is."""
     if isinstance(data, str):
-        return toy.sample(data, n, seed=seed)
-    return check_points(torch.as_tensor(data, dtype=torch.float32), "data", dim=2)
+        return check_points(toy.sample(data, n, seed=seed), f"toy {data!r}", dim=dim)
+    return check_points(torch.as_tensor(data, dtype=torch.float32), "data", dim=dim)
 
 
 def train_steps(model, data, steps, *, batch=1024, lr=1e-3, seed=0, cosine=False):
-    """Adam on model.loss over random mini-batches of `data` (N, 2); yields (step, loss) after each update.
+    """Adam on model.loss over random mini-batches of `data` (N, D); yields (step, loss) after each update.
     cosine=True decays the learning rate from lr to 0 along a half cosine over the `steps`."""
     if steps < 1 or batch < 1:
         raise ValueError(f"steps and batch must be positive, got steps={steps}, batch={batch}")
@@ -63,7 +63,7 @@ def train_steps(model, data, steps, *, batch=1024, lr=1e-3, seed=0, cosine=False
     data = data.to(model.device)
     model.train()
     for step in range(1, steps + 1):
-        x = data[torch.randint(0, len(data), (batch,), generator=gen).to(data.device)]  # (batch, 2)
+        x = data[torch.randint(0, len(data), (batch,), generator=gen).to(data.device)]  # (batch, D)
         loss = model.loss(x, gen)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()} at step {step}; try a lower lr or a smaller k")
@@ -85,7 +85,7 @@ class Fit:
 
 def fit(model, data="checkerboard", *, steps=3000, batch=1024, lr=1e-3, cosine=False, seed=0, ema=0.999,
         device=None, progress=True):
-    """Train `model` on `data` (toy name or (N, 2) points); returns a Fit with the EMA model and the losses.
+    """Train `model` on `data` (toy name or (N, D) points); returns a Fit with the EMA model and the losses.
 
     cosine=True decays lr to 0 over the steps. The EMA decay warms up as min(ema, (1 + step) / (10 + step)).
     Ctrl-C (KeyboardInterrupt) stops training cleanly and keeps the model as trained so far."""
@@ -98,7 +98,7 @@ def fit(model, data="checkerboard", *, steps=3000, batch=1024, lr=1e-3, cosine=F
     start = time.perf_counter()
     bar = tqdm(total=steps, desc=f"training {method_name(model)}", disable=not progress, mininterval=0.5)
     try:
-        for step, loss in train_steps(model, training_points(data, seed=seed), steps, batch=batch, lr=lr, seed=seed,
+        for step, loss in train_steps(model, training_points(data, seed=seed, dim=model.cfg.dim), steps, batch=batch, lr=lr, seed=seed,
                                        cosine=cosine):
             decay = min(ema, (1 + step) / (10 + step))
             with torch.no_grad():

@@ -51,8 +51,9 @@ def test_points_shape_and_finiteness():
         model.f(torch.zeros(3, 3), 0.1, 0.5)
     with pytest.raises(ValueError, match="NaN"):
         model.f(torch.full((3, 2), float("nan")), 0.1, 0.5)
-    with pytest.raises(TypeError, match="torch.Tensor"):
-        model.f([[0.0, 0.0]], 0.1, 0.5)
+    assert model.f([[0.0, 0.0]], 0.1, 0.5).shape == (1, 2)  # array-likes (lists, numpy) are converted
+    with pytest.raises(ValueError, match=r"\(N, 2\)"):
+        model.f([0.0, 0.0], 0.1, 0.5)
     with pytest.raises(ValueError, match=r"\(N, 2\)"):
         fit(build("fm"), torch.zeros(10, 3), steps=1, progress=False)
 
