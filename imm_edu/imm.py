@@ -39,6 +39,7 @@ from .schedules import T_MAX, alpha_sigma, eta, eta_inv, interpolate, log_snr, n
 MAPPINGS = ("eta_decrement", "t_decrement")
 SAMPLERS = ("pushforward", "restart")
 SMOOTHINGS = ("none", "step")
+ESTIMATORS = ("v", "u")
 
 
 @dataclass
@@ -47,6 +48,8 @@ class IMMConfig:
     k: int = 10  # r-decrement 2^-k of the eta range; [P] uses 12-15 on images, smaller k bootstraps faster on toys
     kernel: str = "laplace"  # [P] Sec. 4.2
     smoothing: str = "none"  # [P]: "none"; "step": quadratic kernel core of one step's width (module docstring)
+    bandwidth: float = 1.0  # multiplies [P]'s bandwidth |c_out(s,t)| D (an ablation knob; [P]: 1)
+    estimator: str = "v"  # [P] Eq. 67: "v" (V-statistic); "u": drops every j = k term, own target included
     param: str = "simple_edm"  # [P] Table 3: best 2-step FID on CIFAR-10
     schedule: str = "fm"  # OT-FM, [P] Table 5
     mapping: str = "eta_decrement"  # [P] Fig. 11: constant decrement in eta wins the ablation
@@ -100,27 +103,31 @@ def weight(t, *, a=1.0, b=5.0, schedule="fm"):
     return 0.5 * torch.exp(log_w) / (a_t**2 + s_t**2)
 
 
-def kernel_scales(s, t, r=None, *, D, smoothing="none", param="simple_edm", schedule="fm", sigma_d=0.5):
-    """Per-group kernel settings of the IMM loss: scale = 1 / (|c_out(s,t)| D) ([P] App. C.8) and, for
-    smoothing="step", the core width c = |c_out(r,t)| / |c_out(s,t)| in (0, 1] (else 0). Float64, shape of s."""
+def kernel_scales(s, t, r=None, *, D, smoothing="none", bandwidth=1.0, param="simple_edm", schedule="fm",
+                  sigma_d=0.5):
+    """Per-group kernel settings of the IMM loss: scale = 1 / (bandwidth |c_out(s,t)| D) ([P] App. C.8:
+    bandwidth = 1) and, for smoothing="step", the core width c = |c_out(r,t)| / |c_out(s,t)| in (0, 1] (else 0),
+    in units of the scaled distance. Float64, shape of s."""
     if smoothing not in SMOOTHINGS:
         raise ValueError(f"unknown smoothing {smoothing!r}; choose one of {SMOOTHINGS}")
     s, t = torch.as_tensor(s, dtype=torch.float64), torch.as_tensor(t, dtype=torch.float64)
     # w~ = 1/|c_out| -> inf as s -> t; clamp so round-off in y_t - y_r is not blown up (brief pitfall 2)
     jump = coefficients(s, t, param=param, schedule=schedule, sigma_d=sigma_d)[1].abs().clamp_min(1e-6)
+    scale = 1 / (bandwidth * jump * D)
     if smoothing == "none":
-        return 1 / (jump * D), torch.zeros_like(jump)
+        return scale, torch.zeros_like(jump)
     if r is None:
         raise ValueError('smoothing="step" needs r, the target time of the induction step')
     step = coefficients(torch.as_tensor(r, dtype=torch.float64), t, param=param, schedule=schedule,
                         sigma_d=sigma_d)[1].abs()
-    return 1 / (jump * D), (step / jump).clamp(1e-6, 1.0)
+    return scale, (step / jump).clamp(1e-6, 1.0)
 
 
-def imm_loss(y_t, y_r, s, t, r=None, *, schedule="fm", kernel="laplace", smoothing="none", param="simple_edm",
-             a=1.0, b=5.0, sigma_d=0.5):
+def imm_loss(y_t, y_r, s, t, r=None, *, schedule="fm", kernel="laplace", smoothing="none", bandwidth=1.0,
+             estimator="v", param="simple_edm", a=1.0, b=5.0, sigma_d=0.5):
     """[P] Eq. 67: mean_i w(s_i,t_i) MMD^2_V(y_t[i], y_r[i]) with kernel bandwidth |c_out(s_i,t_i)| D
-    (smoothing="step" adds the quadratic core of width |c_out(r_i,t_i)| D, see the module docstring).
+    (smoothing="step" adds the quadratic core of width |c_out(r_i,t_i)| D, see the module docstring;
+    estimator="u" is the unbiased MMD^2 of paired groups, without any particle's pull to its own target).
 
     y_t, y_r: (G, M, D) particle outputs f_{s,t}(x_t) and f_{s,r}(x_r); s, t, r: (G,). Returns a scalar."""
     if y_t.dim() != 3 or y_t.shape != y_r.shape:
@@ -130,9 +137,12 @@ def imm_loss(y_t, y_r, s, t, r=None, *, schedule="fm", kernel="laplace", smoothi
     if not (torch.isfinite(y_t).all() and torch.isfinite(y_r).all()):
         raise ValueError("particle outputs contain NaN or infinite values")
     check_times(s, t)
-    scale, smooth = kernel_scales(s, t, r, D=y_t.shape[-1], smoothing=smoothing, param=param, schedule=schedule,
-                                  sigma_d=sigma_d)  # (G,) each
-    per_group = mmd2(y_t, y_r, kernel, scale.to(y_t.dtype), smooth=smooth.to(y_t.dtype))  # (G,)
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"unknown estimator {estimator!r}; choose one of {ESTIMATORS}")
+    scale, smooth = kernel_scales(s, t, r, D=y_t.shape[-1], smoothing=smoothing, bandwidth=bandwidth, param=param,
+                                  schedule=schedule, sigma_d=sigma_d)  # (G,) each
+    per_group = mmd2(y_t, y_r, kernel, scale.to(y_t.dtype), unbiased=estimator == "u", smooth=smooth.to(y_t.dtype),
+                     paired=True)  # (G,)
     return (weight(t, a=a, b=b, schedule=schedule).to(y_t.dtype) * per_group).mean()
 
 
@@ -146,7 +156,8 @@ class IMM(ToyModel):
         c = self.cfg
         for name, value, allowed in (("mapping", c.mapping, MAPPINGS), ("sampler", c.sampler, SAMPLERS),
                                      ("second_time", c.second_time, ("s", "stride")), ("smoothing", c.smoothing,
-                                                                                      SMOOTHINGS)):
+                                                                                      SMOOTHINGS),
+                                     ("estimator", c.estimator, ESTIMATORS)):
             if value not in allowed:
                 raise ValueError(f"unknown {name} {value!r}; choose one of {allowed}")
         coefficients(torch.zeros(1), torch.ones(1), param=c.param, schedule=c.schedule)  # validates both names
@@ -191,7 +202,8 @@ class IMM(ToyModel):
         with torch.no_grad():
             y_r = self.f(x_r, per(s), per(r)).view(-1, c.M, D)  # target: current weights, stop-gradient
         return imm_loss(y_t, y_r, s, t, r, schedule=c.schedule, kernel=c.kernel, smoothing=c.smoothing,
-                        param=c.param, a=c.a, b=c.b, sigma_d=c.sigma_d)
+                        bandwidth=c.bandwidth, estimator=c.estimator, param=c.param, a=c.a, b=c.b,
+                        sigma_d=c.sigma_d)
 
     def grid(self, steps, grid="uniform"):
         """Pushforward times: uniform T -> t_min, or for 2 steps [P]'s CIFAR grid through eta = 1.4 ("eta_mid")."""

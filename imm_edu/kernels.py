@@ -14,6 +14,8 @@ Laplace kernel keeps its tails and loses only its cusp. c = 0 gives back the pla
 MMD^2 of groups a, b of shape (G, M, D) ([P] Eq. 67, one value per group):
     V-statistic: mean_{j,k} [k(a_j,a_k) + k(b_j,b_k) - 2 k(a_j,b_k)]     (diagonal kept; what IMM uses)
     U-statistic: same, but the a-a and b-b means skip j = k               (unbiased)
+                 paired=True (a_j and b_j built from the same noise, as in IMM's groups): the a-b mean skips
+                 j = k too, since E k(a_j, b_j) of a dependent pair is not E k(a, b)
 
 [P] = Zhou, Ermon, Song, "Inductive Moment Matching", ICML 2025, arXiv 2503.07565.
 """
@@ -68,7 +70,7 @@ def _as_groups(a, b):
     return a, b, False
 
 
-def mmd2(a, b, kernel="laplace", scale=1.0, unbiased=False, smooth=0.0):
+def mmd2(a, b, kernel="laplace", scale=1.0, unbiased=False, smooth=0.0, paired=False):
     """Squared MMD between sets a and b: (G, M, D), (G, K, D) -> (G,); or (N, D), (K, D) -> scalar."""
     a, b, single = _as_groups(a, b)
     k_aa, k_bb, k_ab = (gram(p, q, kernel, scale, smooth) for p, q in ((a, a), (b, b), (a, b)))
@@ -80,5 +82,11 @@ def mmd2(a, b, kernel="laplace", scale=1.0, unbiased=False, smooth=0.0):
         bb = (k_bb.sum((1, 2)) - k_bb.diagonal(dim1=1, dim2=2).sum(1)) / (k * (k - 1))
     else:
         aa, bb = k_aa.mean((1, 2)), k_bb.mean((1, 2))
-    out = aa + bb - 2 * k_ab.mean((1, 2))  # (G,)
+    if unbiased and paired:
+        if a.shape[1] != b.shape[1]:
+            raise ValueError(f"paired sets need equal sizes, got {a.shape[1]} and {b.shape[1]}")
+        ab = (k_ab.sum((1, 2)) - k_ab.diagonal(dim1=1, dim2=2).sum(1)) / (m * (m - 1))
+    else:
+        ab = k_ab.mean((1, 2))
+    out = aa + bb - 2 * ab  # (G,)
     return out[0] if single else out

@@ -198,3 +198,21 @@ def test_presets_and_their_names():
     assert build("imm").cfg.smoothing == "step" and build("imm_paper").cfg.smoothing == "none"
     assert [method_name(build(m)) for m in ("imm", "imm_paper", "cm")] == ["imm", "imm_paper", "cm"]
     assert method_name(build("imm", smoothing="none")) == "imm_paper"
+
+
+def test_u_estimator_drops_every_own_pair_and_bandwidth_scales():
+    """estimator="u", M = 2: w [k(a1,a2) + k(b1,b2) - k(a1,b2) - k(a2,b1)]; the pairs (a_j, b_j) built from the
+    same noise are left out. bandwidth multiplies |c_out| D."""
+    y_t = torch.tensor([[[0.0, 0.0], [1.0, 0.0]]])
+    y_r = torch.tensor([[[0.0, 1.0], [0.0, 0.0]]])
+    s, t = torch.tensor([0.2]), torch.tensor([0.6])
+    for bw in (1.0, 3.0):
+        scale = 1 / (bw * 0.4 * 0.5 * 2)
+        k = lambda d: math.exp(-scale * d)
+        expected = hand_weight(0.6, 1, 5) * (k(1) + k(1) - k(0) - k(math.sqrt(2)))  # a1 = b2, |a2 - b1| = sqrt 2
+        loss = imm_loss(y_t, y_r, s, t, param="euler_fm", estimator="u", bandwidth=bw)
+        assert loss.item() == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="at least 2"):
+        imm_loss(y_t[:, :1], y_r[:, :1], s, t, estimator="u")
+    with pytest.raises(ValueError, match="'v'"):
+        imm_loss(y_t, y_r, s, t, estimator="w")

@@ -42,11 +42,11 @@ def group_particles(model, x, eps, s, t, k=None):
 def group_forces(y_t, y_r, s, t, cfg, r=None):
     """The negative gradient of one group's loss w(s,t) MMD^2(y_t, y_r) ([P] Eq. 67) w.r.t. each y_t particle,
     split by kernel term: attraction from -2 k(y_t, y_r) and repulsion from k(y_t, y_t) (the y_r-y_r term has
-    no gradient). y_t, y_r: (M, D); r is needed for cfg.smoothing = "step". Returns forces (M, D) and the three
-    kernel means, all in float64."""
+    no gradient; V-statistic, the estimator of every shipped model). y_t, y_r: (M, D); r is needed for
+    cfg.smoothing = "step". Returns forces (M, D) and the three kernel means, all in float64."""
     s, t = torch.as_tensor(s, dtype=torch.float64), torch.as_tensor(t, dtype=torch.float64)
-    scale, smooth = kernel_scales(s, t, r, D=y_t.shape[-1], smoothing=cfg.smoothing, param=cfg.param,
-                                  schedule=cfg.schedule, sigma_d=cfg.sigma_d)  # as in imm_loss
+    scale, smooth = kernel_scales(s, t, r, D=y_t.shape[-1], smoothing=cfg.smoothing, bandwidth=cfg.bandwidth,
+                                  param=cfg.param, schedule=cfg.schedule, sigma_d=cfg.sigma_d)  # as in imm_loss
     w = weight(t, a=cfg.a, b=cfg.b, schedule=cfg.schedule)
     y = y_t.detach().double().requires_grad_(True)
     target = y_r.detach().double()
