@@ -10,7 +10,8 @@ with the Laplace kernel exp(-||a - b|| / (|c_out(s,t)| D)) ([P] App. C.8), M par
 
 smoothing="step" (imm-edu's deviation for low-dimensional data; the "imm" preset uses it, "imm_paper" does not):
 the kernel sees rho_c(u) = sqrt(u^2 + c^2) - c instead of u = ||a - b|| / (|c_out(s,t)| D), with
-c = |c_out(r,t)| / |c_out(s,t)|, the bandwidth of one induction step t -> r relative to the jump's. Why: the
+c = core |c_out(r,t)| / |c_out(s,t)|: `core` times the bandwidth of one induction step t -> r, relative to the
+jump's (under the fm schedule that ratio is (t - r) / (t - s)). Why: the
 V-statistic contains, for each particle, a term -2 k(y_t^j, y_r^j) that pulls it towards its *own* target
 (x_t and x_r share x and eps). With the Laplace kernel's cusp at 0 that pull is an L1 (norm) consistency loss,
 whose fixed point follows the conditional *median* velocity, not the mean one, so jumps to s > 0 over-disperse
@@ -48,6 +49,7 @@ class IMMConfig:
     k: int = 10  # r-decrement 2^-k of the eta range; [P] uses 12-15 on images, smaller k bootstraps faster on toys
     kernel: str = "laplace"  # [P] Sec. 4.2
     smoothing: str = "none"  # [P]: "none"; "step": quadratic kernel core of one step's width (module docstring)
+    core: float = 3.0  # smoothing="step": core width in steps; 1 and 10 were worse on the toys (diagnose_imm.md)
     bandwidth: float = 1.0  # multiplies [P]'s bandwidth |c_out(s,t)| D (an ablation knob; [P]: 1)
     estimator: str = "v"  # [P] Eq. 67: "v" (V-statistic); "u": drops every j = k term, own target included
     param: str = "simple_edm"  # [P] Table 3: best 2-step FID on CIFAR-10
@@ -103,11 +105,11 @@ def weight(t, *, a=1.0, b=5.0, schedule="fm"):
     return 0.5 * torch.exp(log_w) / (a_t**2 + s_t**2)
 
 
-def kernel_scales(s, t, r=None, *, D, smoothing="none", bandwidth=1.0, param="simple_edm", schedule="fm",
+def kernel_scales(s, t, r=None, *, D, smoothing="none", core=3.0, bandwidth=1.0, param="simple_edm", schedule="fm",
                   sigma_d=0.5):
     """Per-group kernel settings of the IMM loss: scale = 1 / (bandwidth |c_out(s,t)| D) ([P] App. C.8:
-    bandwidth = 1) and, for smoothing="step", the core width c = |c_out(r,t)| / |c_out(s,t)| in (0, 1] (else 0),
-    in units of the scaled distance. Float64, shape of s."""
+    bandwidth = 1) and, for smoothing="step", the core width c = core |c_out(r,t)| / |c_out(s,t)| (else 0),
+    in units of the scaled distance u. Float64, shape of s."""
     if smoothing not in SMOOTHINGS:
         raise ValueError(f"unknown smoothing {smoothing!r}; choose one of {SMOOTHINGS}")
     s, t = torch.as_tensor(s, dtype=torch.float64), torch.as_tensor(t, dtype=torch.float64)
@@ -120,10 +122,10 @@ def kernel_scales(s, t, r=None, *, D, smoothing="none", bandwidth=1.0, param="si
         raise ValueError('smoothing="step" needs r, the target time of the induction step')
     step = coefficients(torch.as_tensor(r, dtype=torch.float64), t, param=param, schedule=schedule,
                         sigma_d=sigma_d)[1].abs()
-    return scale, (step / jump).clamp(1e-6, 1.0)
+    return scale, core * (step / jump).clamp(1e-6, 1.0)
 
 
-def imm_loss(y_t, y_r, s, t, r=None, *, schedule="fm", kernel="laplace", smoothing="none", bandwidth=1.0,
+def imm_loss(y_t, y_r, s, t, r=None, *, schedule="fm", kernel="laplace", smoothing="none", core=3.0, bandwidth=1.0,
              estimator="v", param="simple_edm", a=1.0, b=5.0, sigma_d=0.5):
     """[P] Eq. 67: mean_i w(s_i,t_i) MMD^2_V(y_t[i], y_r[i]) with kernel bandwidth |c_out(s_i,t_i)| D
     (smoothing="step" adds the quadratic core of width |c_out(r_i,t_i)| D, see the module docstring;
@@ -139,8 +141,8 @@ def imm_loss(y_t, y_r, s, t, r=None, *, schedule="fm", kernel="laplace", smoothi
     check_times(s, t)
     if estimator not in ESTIMATORS:
         raise ValueError(f"unknown estimator {estimator!r}; choose one of {ESTIMATORS}")
-    scale, smooth = kernel_scales(s, t, r, D=y_t.shape[-1], smoothing=smoothing, bandwidth=bandwidth, param=param,
-                                  schedule=schedule, sigma_d=sigma_d)  # (G,) each
+    scale, smooth = kernel_scales(s, t, r, D=y_t.shape[-1], smoothing=smoothing, core=core, bandwidth=bandwidth,
+                                  param=param, schedule=schedule, sigma_d=sigma_d)  # (G,) each
     per_group = mmd2(y_t, y_r, kernel, scale.to(y_t.dtype), unbiased=estimator == "u", smooth=smooth.to(y_t.dtype),
                      paired=True)  # (G,)
     return (weight(t, a=a, b=b, schedule=schedule).to(y_t.dtype) * per_group).mean()
@@ -202,7 +204,7 @@ class IMM(ToyModel):
         with torch.no_grad():
             y_r = self.f(x_r, per(s), per(r)).view(-1, c.M, D)  # target: current weights, stop-gradient
         return imm_loss(y_t, y_r, s, t, r, schedule=c.schedule, kernel=c.kernel, smoothing=c.smoothing,
-                        bandwidth=c.bandwidth, estimator=c.estimator, param=c.param, a=c.a, b=c.b,
+                        core=c.core, bandwidth=c.bandwidth, estimator=c.estimator, param=c.param, a=c.a, b=c.b,
                         sigma_d=c.sigma_d)
 
     def grid(self, steps, grid="uniform"):

@@ -163,11 +163,12 @@ def test_smoothed_distance_is_pseudo_huber():
 
 def test_step_smoothing_core_is_one_steps_bandwidth():
     """c = |c_out(r,t)| / |c_out(s,t)|; under the fm schedule c_out(s,t) = -(t - s) sigma_d / sqrt(a_t^2 + s_t^2),
-    so c = (t - r) / (t - s), and c = 1 in the base case r = s."""
+    so c = core (t - r) / (t - s), and c = core in the base case r = s."""
     from imm_edu.imm import kernel_scales
     s, r, t = (torch.tensor(v, dtype=torch.float64) for v in ([0.1, 0.3], [0.5, 0.3], [0.7, 0.4]))
-    scale, c = kernel_scales(s, t, r, D=2, smoothing="step")
+    scale, c = kernel_scales(s, t, r, D=2, smoothing="step", core=1.0)
     torch.testing.assert_close(c, torch.tensor([0.2 / 0.6, 1.0], dtype=torch.float64))
+    torch.testing.assert_close(kernel_scales(s, t, r, D=2, smoothing="step")[1], 3 * c)  # default core: 3 steps
     _, c_out = coefficients(s, t)
     torch.testing.assert_close(scale, 1 / (c_out.abs() * 2))
     assert (kernel_scales(s, t, D=2)[1] == 0).all()  # "none": the paper's kernel, no core

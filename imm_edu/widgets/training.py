@@ -45,7 +45,8 @@ def group_forces(y_t, y_r, s, t, cfg, r=None):
     no gradient; V-statistic, the estimator of every shipped model). y_t, y_r: (M, D); r is needed for
     cfg.smoothing = "step". Returns forces (M, D) and the three kernel means, all in float64."""
     s, t = torch.as_tensor(s, dtype=torch.float64), torch.as_tensor(t, dtype=torch.float64)
-    scale, smooth = kernel_scales(s, t, r, D=y_t.shape[-1], smoothing=cfg.smoothing, bandwidth=cfg.bandwidth,
+    scale, smooth = kernel_scales(s, t, r, D=y_t.shape[-1], smoothing=cfg.smoothing, core=cfg.core,
+                                  bandwidth=cfg.bandwidth,
                                   param=cfg.param, schedule=cfg.schedule, sigma_d=cfg.sigma_d)  # as in imm_loss
     w = weight(t, a=cfg.a, b=cfg.b, schedule=cfg.schedule)
     y = y_t.detach().double().requires_grad_(True)
