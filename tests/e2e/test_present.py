@@ -125,16 +125,16 @@ def _pixel_difference(a: bytes, b: bytes) -> float:
     return 1.0 if ia.shape != ib.shape else float((np.abs(ia - ib).max(axis=2) > 8).mean())
 
 
-def _settled_figure(panel, src_before: str, settle_s: float = 1.5) -> tuple[str, bytes]:
-    """(src, screenshot) of the panel's figure once its src differs from `src_before` and has not changed for
-    `settle_s` seconds (every key press redraws, and a redraw may replace the <img> element)."""
+def _settled_figure(panel, differs_from: str | None = None, settle_s: float = 1.5) -> tuple[str, bytes]:
+    """(src, screenshot) of the panel's figure once its src has not changed for `settle_s` seconds (and differs from
+    `differs_from`, if given). Every redraw may replace the <img> element, so each look finds it again."""
     deadline = time.monotonic() + REDRAW_TIMEOUT_S
-    src, since = src_before, time.monotonic()
+    src, since = None, time.monotonic()
     while time.monotonic() < deadline:
         now = panel.locator("img").first.get_attribute("src")
         if now != src:
             src, since = now, time.monotonic()
-        elif src != src_before and time.monotonic() - since >= settle_s:
+        elif src != differs_from and time.monotonic() - since >= settle_s:
             try:
                 return src, panel.locator("img").first.screenshot()
             except Exception:  # replaced while being captured: look again
@@ -175,11 +175,10 @@ def test_lesson_shows_no_code_and_its_slider_redraws_the_figure(presenter, page)
     assert_no_error(page, LESSON)
 
     panel = slider.locator("xpath=ancestor::div[contains(concat(' ', normalize-space(@class), ' '), ' widget-vbox ')][1]")
-    figure = panel.locator("img").first  # <img> in an ipywidgets.Output, or an ipywidgets.Image
-    figure.wait_for(state="visible")
-    figure.scroll_into_view_if_needed()
+    panel.locator("img").first.wait_for(state="visible")  # <img> in an ipywidgets.Output, or an ipywidgets.Image
+    panel.scroll_into_view_if_needed()
+    src_before, pixels_before = _settled_figure(panel)
     page.screenshot(path=str(ARTIFACTS / "present-04-classroom.png"))
-    src_before, pixels_before = figure.get_attribute("src"), figure.screenshot()
     value_before = slider.locator(".widget-readout").inner_text()
     handle = slider.locator(".noUi-handle").first
     handle.focus()
@@ -189,7 +188,7 @@ def test_lesson_shows_no_code_and_its_slider_redraws_the_figure(presenter, page)
     value_after = slider.locator(".widget-readout").inner_text()
     assert value_after != value_before, f"slider {SLIDER!r} did not move with the arrow keys ({value_before})"
 
-    src_after, pixels_after = _settled_figure(panel, src_before)
+    src_after, pixels_after = _settled_figure(panel, differs_from=src_before)
     (ARTIFACTS / "present-04-before.png").write_bytes(pixels_before)
     (ARTIFACTS / "present-04-after.png").write_bytes(pixels_after)
     changed = _pixel_difference(pixels_before, pixels_after)
