@@ -129,6 +129,7 @@ def present(args):
 
 
 def parser():
+    from .present import DEFAULT_PORT
     from .train import METHOD_NAMES
     from .train_all import SHARED
 
@@ -166,7 +167,7 @@ def parser():
     b.set_defaults(fn=bench_cmd)
     v = sub.add_parser("present", help="serve the lessons as web pages without code (Voilà) for a lecture")
     v.add_argument("lesson", nargs="?", help="e.g. 04 or 04_imm_jump (default: the index of all lessons)")
-    v.add_argument("--port", type=int, default=8866, help="local port (default: 8866)")
+    v.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"local port (default: {DEFAULT_PORT})")
     v.add_argument("--no-browser", action="store_true", help="print the address instead of opening a browser")
     v.add_argument("--classroom", action="store_true", help="large fonts and thick lines for a projector")
     v.add_argument("--notebooks", help="the lessons' folder (default: notebooks/ of this clone, or ./notebooks)")
