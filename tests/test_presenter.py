@@ -1,12 +1,12 @@
 """Presenter mode without a browser: reading the lessons, picking one, the index, the staged folder, the classroom
 switch, and the polling fix for Voilà's executor. The browser test is tests/e2e/test_present.py."""
 import asyncio
+import concurrent.futures
 import os
 import queue
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -82,25 +82,30 @@ def test_voila_command_and_environment():
     assert present.voila_env(classroom=False)["IMM_EDU_CLASSROOM"] == "0"
 
 
-def test_poll_in_slices_keeps_polling_until_a_message_comes_and_honours_a_timeout():
-    ready_at = time.monotonic() + 0.25
-    calls = []
+def run_in_new_loop(coroutine):
+    """asyncio.run in a thread of its own: the browser tests' playwright keeps an event loop running in this one."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
-    async def get_msg(channel, timeout=None):  # a message arrives only after 0.25 s; each poll waits `timeout`
+
+def test_poll_in_slices_keeps_polling_until_a_message_comes_and_honours_a_timeout():
+    calls, ready_at_poll = [], 4
+
+    async def get_msg(channel, timeout=None):  # a socket whose message is there only at poll number `ready_at_poll`
         calls.append(timeout)
-        await asyncio.sleep(min(timeout, max(0.0, ready_at - time.monotonic())))
-        if time.monotonic() < ready_at:
+        await asyncio.sleep(timeout)
+        if len(calls) < ready_at_poll:
             raise queue.Empty
         return {"msg": "ready"}
 
     sliced = present.poll_in_slices(get_msg, step=0.05)
-    assert asyncio.run(sliced(None, timeout=None)) == {"msg": "ready"}
-    assert len(calls) >= 3 and max(calls) <= 0.05  # many short polls, never one endless wait
-    ready_at = time.monotonic() + 10
-    start = time.monotonic()
+    assert run_in_new_loop(sliced(None, timeout=None)) == {"msg": "ready"}
+    assert calls == [0.05] * 4  # short polls, never one endless wait
+    calls.clear()
+    ready_at_poll = 10**9  # never ready: the caller's timeout must end the wait
     with pytest.raises(queue.Empty):
-        asyncio.run(sliced(None, timeout=0.2))
-    assert time.monotonic() - start < 1.0
+        run_in_new_loop(sliced(None, timeout=0.2))
+    assert calls and max(calls) <= 0.05 and sum(calls) <= 0.2 + 1e-9
 
 
 def test_classroom_enlarges_every_later_figure_widgets_included():
