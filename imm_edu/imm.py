@@ -39,7 +39,7 @@ from .schedules import T_MAX, alpha_sigma, eta, eta_inv, interpolate, log_snr, n
 
 MAPPINGS = ("eta_decrement", "t_decrement")
 SAMPLERS = ("pushforward", "restart")
-SMOOTHINGS = ("none", "step")
+SMOOTHINGS = ("none", "step", "fixed")
 ESTIMATORS = ("v", "u")
 
 
@@ -48,8 +48,8 @@ class IMMConfig:
     M: int = 4  # particles per group; [P] Fig. 5: M = 4 best per compute, M = 1, 2 collapse on ImageNet
     k: int = 10  # r-decrement 2^-k of the eta range; [P] uses 12-15 on images, smaller k bootstraps faster on toys
     kernel: str = "laplace"  # [P] Sec. 4.2
-    smoothing: str = "none"  # [P]: "none"; "step": quadratic kernel core of one step's width (module docstring)
-    core: float = 3.0  # smoothing="step": core width in steps; 1 and 10 were worse on the toys (diagnose_imm.md)
+    smoothing: str = "none"  # [P]: "none"; "step": quadratic kernel core `core` steps wide (module docstring)
+    core: float = 3.0  # "step": core width in steps (1 and 10 were worse on the toys); "fixed": c = core in u units
     bandwidth: float = 1.0  # multiplies [P]'s bandwidth |c_out(s,t)| D (an ablation knob; [P]: 1)
     estimator: str = "v"  # [P] Eq. 67: "v" (V-statistic); "u": drops every j = k term, own target included
     param: str = "simple_edm"  # [P] Table 3: best 2-step FID on CIFAR-10
@@ -108,16 +108,16 @@ def weight(t, *, a=1.0, b=5.0, schedule="fm"):
 def kernel_scales(s, t, r=None, *, D, smoothing="none", core=3.0, bandwidth=1.0, param="simple_edm", schedule="fm",
                   sigma_d=0.5):
     """Per-group kernel settings of the IMM loss: scale = 1 / (bandwidth |c_out(s,t)| D) ([P] App. C.8:
-    bandwidth = 1) and, for smoothing="step", the core width c = core |c_out(r,t)| / |c_out(s,t)| (else 0),
-    in units of the scaled distance u. Float64, shape of s."""
+    bandwidth = 1) and the core width c in units of the scaled distance u: 0 for smoothing="none", `core` for
+    "fixed" (an ablation), core |c_out(r,t)| / |c_out(s,t)| for "step". Float64, shape of s."""
     if smoothing not in SMOOTHINGS:
         raise ValueError(f"unknown smoothing {smoothing!r}; choose one of {SMOOTHINGS}")
     s, t = torch.as_tensor(s, dtype=torch.float64), torch.as_tensor(t, dtype=torch.float64)
     # w~ = 1/|c_out| -> inf as s -> t; clamp so round-off in y_t - y_r is not blown up (brief pitfall 2)
     jump = coefficients(s, t, param=param, schedule=schedule, sigma_d=sigma_d)[1].abs().clamp_min(1e-6)
     scale = 1 / (bandwidth * jump * D)
-    if smoothing == "none":
-        return scale, torch.zeros_like(jump)
+    if smoothing != "step":
+        return scale, torch.full_like(jump, core if smoothing == "fixed" else 0.0)
     if r is None:
         raise ValueError('smoothing="step" needs r, the target time of the induction step')
     step = coefficients(torch.as_tensor(r, dtype=torch.float64), t, param=param, schedule=schedule,

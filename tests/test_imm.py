@@ -172,6 +172,7 @@ def test_step_smoothing_core_is_one_steps_bandwidth():
     _, c_out = coefficients(s, t)
     torch.testing.assert_close(scale, 1 / (c_out.abs() * 2))
     assert (kernel_scales(s, t, D=2)[1] == 0).all()  # "none": the paper's kernel, no core
+    assert (kernel_scales(s, t, D=2, smoothing="fixed", core=0.3)[1] == 0.3).all()
     with pytest.raises(ValueError, match="needs r"):
         kernel_scales(s, t, D=2, smoothing="step")
     with pytest.raises(ValueError, match="none"):
