@@ -13,7 +13,7 @@ thing, then measures, against exact samples (x_t = alpha_t x + sigma_t eps with 
   - single jumps f_{s,t}(x_t) from exact q_t samples, scored against exact q_s samples (multiple of the q_s-vs-q_s
     floor) with the per-axis std ratio (> 1: too wide);
   - the drift along the 8-step pushforward chain: distance to the exact q_{t_i} and std ratio at every step.
-The lesson reads the experiments marked `lesson` from data/imm_ablations.json, so it runs in seconds.
+Lesson 06 reads every experiment on checkerboard from data/imm_ablations.json (no training), so it runs in seconds.
 """
 import argparse
 import json
@@ -83,7 +83,7 @@ EXPERIMENTS = {
     **{f"{base} {name}": ("toys", b, {}, {}, name, f"{base} kernel on {name}")
        for name in ("eight_gaussians", "gmm", "moons", "spirals") for base, b in (("paper", PAPER), ("step", STEP))},
 }
-LESSON_GROUPS = ("ablation-M", "ablation-kernel", "ablation-mapping", "ablation-param")
+LESSON_GROUPS = ("diagnosis", "fix", "ablation-M", "ablation-kernel", "ablation-mapping", "ablation-param")
 
 
 @torch.no_grad()
@@ -181,8 +181,8 @@ def report(results):
     for name, r in results.items():
         lines.append(f"| {name} ({r['toy']}) | " + " | ".join(f"{d:.1f} / {sd:.3f}" for _, d, sd in r["chain"]) + " |")
     REPORT.write_text("\n".join(lines) + "\n")
-    lesson = {n: {k: r[k] for k in ("group", "toy", "question", "config", "floor", "pushforward", "restart")}
-              for n, r in results.items() if r["group"] in LESSON_GROUPS or n in ("paper", "step")}
+    lesson = {n: {k: r[k] for k in ("group", "toy", "question", "config", "floor", "pushforward", "restart", "chain")}
+              for n, r in results.items() if r["group"] in LESSON_GROUPS}
     LESSON_FILE.write_text(json.dumps({"made_by": "python benchmarks/diagnose_imm.py --report", "unit":
                                        "energy distance / data floor", "experiments": lesson}, indent=1) + "\n")
     print(f"wrote {REPORT} and {LESSON_FILE}")

@@ -41,6 +41,12 @@ def test_common_mistakes_get_a_clear_verdict():
     assert not exercises.check_mapping_r(no_clamp)
     # restart without re-noising
     assert not exercises.check_restart_step(lambda model, x, t, s, eps: model.f(x, 0.0, t))
+    # the split with the diagonal kept in the cross term (that is the V-statistic itself, not its off-diagonal part)
+    def diagonal_kept(a, b):
+        from imm_edu.kernels import mmd2
+        return torch.stack([mmd2(a, b), (1 - torch.exp(-(a - b).norm(dim=-1))).mean()])
+
+    assert not exercises.check_v_statistic_split(diagonal_kept)
 
 
 def test_show_solution_prints_the_solution(capsys):

@@ -74,3 +74,16 @@ def test_bad_kernel_and_shapes():
         mmd2(torch.zeros(3, 2), torch.zeros(3, 2), "gauss")
     with pytest.raises(ValueError, match="groups"):
         mmd2(torch.zeros(2, 3, 2), torch.zeros(3, 3, 2))
+
+
+def test_v_statistic_is_cross_term_plus_own_target_pull():
+    """V = (1 - 1/M) U_paired + (2/M) mean_j [k(0) - k(a_j, b_j)]: the V-statistic IMM uses is the unbiased
+    cross term plus a pull of each particle to its own target (lesson 06), for every kernel and group size."""
+    g = torch.Generator().manual_seed(0)
+    for kernel in ("laplace", "rbf", "distance"):
+        for m in (2, 4, 16):
+            a, b = (torch.randn(3, m, 5, generator=g, dtype=torch.float64) for _ in range(2))
+            k0 = gram(a[:, :1], a[:, :1], kernel)[:, 0, 0]  # k at distance ~0
+            pull = k0 - gram(a, b, kernel).diagonal(dim1=1, dim2=2).mean(-1)
+            split = (1 - 1 / m) * mmd2(a, b, kernel, unbiased=True, paired=True) + 2 / m * pull
+            assert torch.allclose(mmd2(a, b, kernel), split, atol=1e-7)

@@ -4,7 +4,7 @@ show_solution(check_...) prints. The notebooks run every check on its own soluti
 
     lesson 4  check_simple_edm_jump   check_mapping_r
     lesson 5  check_group_mmd2        check_imm_weight
-    lesson 6  check_pushforward       check_restart_step
+    lesson 6  check_pushforward       check_restart_step      check_v_statistic_split
     lesson 7  check_cm_loss           check_shortcut_target
 
 [P] = Zhou, Ermon, Song, "Inductive Moment Matching", ICML 2025, arXiv 2503.07565.
@@ -16,7 +16,7 @@ import torch
 from . import check_function
 
 __all__ = ["check_simple_edm_jump", "check_mapping_r", "check_group_mmd2", "check_imm_weight",
-           "check_pushforward", "check_restart_step", "check_cm_loss", "check_shortcut_target"]
+           "check_pushforward", "check_restart_step", "check_v_statistic_split", "check_cm_loss", "check_shortcut_target"]
 
 
 def _gen(seed):
@@ -200,6 +200,36 @@ def check_restart_step(fn):
         return check_function(lambda **kw: fn(model, **kw), lambda **kw: _restart_step_reference(model, **kw),
                               cases, "restart step",
                               hint="first f(x, 0, t) (a clean sample), then alpha_s x + sigma_s eps")
+
+
+def _v_statistic_split_solution(a, b):
+    """One group's V-statistic MMD^2 (Laplace kernel, unit bandwidth) is (1 - 1/M) cross + (2/M) pull, with
+    cross = the U-statistic that skips every j = k term, and pull = mean_j [k(0) - k(a_j, b_j)], the pull of each
+    particle towards its own target."""
+    m = a.shape[0]
+    k = lambda p, q: torch.exp(-torch.cdist(p, q))
+    off = 1 - torch.eye(m, dtype=a.dtype)  # 1 off the diagonal
+    cross = ((k(a, a) + k(b, b) - 2 * k(a, b)) * off).sum() / (m * (m - 1))
+    pull = (1 - torch.exp(-(a - b).norm(dim=-1))).mean()
+    return torch.stack([cross, pull])
+
+
+def _v_statistic_split_reference(a, b):
+    from ..kernels import gram, mmd2
+    pull = 1 - gram(a, b).diagonal().mean()  # k(0) = 1 for the Laplace kernel
+    return torch.stack([mmd2(a, b, unbiased=True, paired=True), pull])
+
+
+@_with_solution(_v_statistic_split_solution)
+def check_v_statistic_split(fn):
+    """fn(a, b) -> tensor([cross, pull]) for one group a, b of shape (M, D) (Laplace kernel, unit bandwidth)."""
+    g = _gen(8)
+    cases = [{"a": torch.randn(m, d, generator=g, dtype=torch.float64),
+              "b": torch.randn(m, d, generator=g, dtype=torch.float64)} for m, d in [(2, 2), (4, 2), (8, 64)]]
+    cases.append({"a": cases[1]["a"], "b": cases[1]["a"] + 0.01})  # targets next to their outputs: pull ~ 0.014
+    return check_function(fn, _v_statistic_split_reference, cases, "V-statistic split",
+                          hint="cross: average k(a_j,a_k) + k(b_j,b_k) - 2 k(a_j,b_k) over the M(M-1) pairs j != k; "
+                               "pull: mean over j of 1 - exp(-||a_j - b_j||)")
 
 
 # ---------------------------------------------------------------------------------------------- lesson 7
