@@ -122,6 +122,7 @@ def bench_cmd(args):
 
 
 def parser():
+    from .checks import MAX_NUMBERS
     from .train import METHOD_NAMES
     from .train_all import SHARED
 
@@ -131,10 +132,10 @@ def parser():
     d = sub.add_parser("demo", help="IMM vs DDIM vs FM figure from the shipped models (the default)")
     d.add_argument("--out", default="imm_demo.png", help="PNG to write (default: imm_demo.png)")
     d.add_argument("--toy", default="checkerboard", help="a toy with shipped imm, ddim and fm models")
-    d.add_argument("--n", type=int, default=2000, help="points per panel")
+    d.add_argument("--n", type=int, default=2000, help="points per panel (default: 2000)")
     d.set_defaults(fn=demo)
     t = sub.add_parser("train", help="train one model (the shipped recipe unless overridden) and save it")
-    t.add_argument("method", choices=METHOD_NAMES)
+    t.add_argument("method", choices=METHOD_NAMES, help="imm, cm (consistency = IMM with M = 1), ddim or fm")
     t.add_argument("toy", help="a toy name, see imm_edu.toy.names()")
     for key, kind, what in (("steps", int, "training steps"), ("batch", int, "batch size"),
                             ("lr", float, "peak learning rate"), ("seed", int, "weights and data seed")):
@@ -143,9 +144,9 @@ def parser():
     t.set_defaults(fn=train)
     s = sub.add_parser("sample", help="draw samples from a checkpoint to .npy or .png")
     s.add_argument("checkpoint", help="a .pt file, or method/toy for a shipped model (e.g. imm/moons)")
-    s.add_argument("--n", type=int, default=2000)
-    s.add_argument("--steps", type=int, default=2, help="sampler steps (= network evaluations)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--n", type=int, default=2000, help=f"number of points (default: 2000; at most {MAX_NUMBERS // 2:,})")
+    s.add_argument("--steps", type=int, default=2, help="sampler steps (= network evaluations; default: 2)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the prior noise: same seed, same points (default: 0)")
     s.add_argument("--out", default="samples.png", help="output .npy (points) or .png (scatter plot)")
     s.set_defaults(fn=sample)
     b = sub.add_parser("bench", help="quality vs NFE of the shipped models: markdown table + plot")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .model import ToyModel
+from .model import ToyModel, on_points
 from .nets import MLP
 from .parameterization import C_NOISE, c_in, coefficients
 from .schedules import alpha_sigma, as_time, interpolate
@@ -62,9 +62,9 @@ class DDIM(ToyModel):
         return (c.float() for c in coefficients(torch.zeros_like(t), t, param=self.cfg.param,
                                                 schedule=self.cfg.schedule, sigma_d=self.cfg.sigma_d))
 
+    @on_points
     def denoise(self, x_t, t):
         """x_hat = f_{0,t}(x_t) = c_skip(0,t) x_t + c_out(0,t) G(c_in(t) x_t, 1000 t); t of shape () or (B,)."""
-        x_t = self.points(x_t, "x_t")
         t = as_time(t, x_t).expand(len(x_t))
         c_skip, c_out = self._coefficients(t)
         g = self.net(c_in(t, self.cfg.schedule, self.cfg.sigma_d)[:, None] * x_t, C_NOISE * t)
