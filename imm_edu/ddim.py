@@ -8,7 +8,8 @@ line as the target time s moves. IMM removes that limit by letting the network s
 The denoiser is the parameterized map at s = 0, x_hat(x_t, t) = f_{0,t}(x_t) = c_skip x_t + c_out G(c_in x_t, t)
 (see parameterization.py), trained with the L2 loss ||x_hat - x||^2 / c_out^2, i.e. unit-weighted regression of G
 on its own target (for the cosine schedule, v-prediction). Its minimizer is the posterior mean E[x | x_t].
-By default DDIM uses the cosine (VP) schedule of the original paper; under "fm" a DDIM step with
+By default DDIM uses the cosine schedule, variance preserving like the original DDIM (which ran on DDPM's linear
+beta schedule; the cosine one is from improved DDPM, Nichol & Dhariwal 2021). Under "fm" a DDIM step with
 x_hat = x_t - t v is exactly an Euler step of flow matching (a test checks it).
 
 [P] = Zhou, Ermon, Song, "Inductive Moment Matching", ICML 2025, arXiv 2503.07565.
@@ -37,7 +38,7 @@ def ddim(x_t, x, s, t, schedule="fm"):
 
 @dataclass
 class DDIMConfig:
-    schedule: str = "cosine"  # the original DDIM is variance preserving
+    schedule: str = "cosine"  # VP as in DDIM (its paper used DDPM's linear beta; cosine is improved DDPM's)
     param: str = "simple_edm"  # x_hat = c_skip x_t + c_out G, [P] App. C.5
     sigma_d: float = 0.5  # data std = prior std, [P] Sec. 4.1
     t_max: float = 1.0  # sampling starts at pure noise: alpha_1 = 0, no division by zero in DDIM
