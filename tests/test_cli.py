@@ -70,3 +70,4 @@ def test_unknown_method_is_rejected_by_argparse(capsys):
     with pytest.raises(SystemExit):
         main(["train", "ddpm", "moons"])
     assert "invalid choice" in capsys.readouterr().err
+
