@@ -13,8 +13,6 @@ from .checks import check_points
 from .kernels import mmd2
 
 RBF_BANDWIDTHS = (0.05, 0.1, 0.2, 0.5, 1.0)
-
-
 MAX_PAIRS = 10**8  # |x| * |y| per metric call: all pairwise distances of 10,000 x 10,000 points take ~3 GB
 
 

@@ -193,12 +193,6 @@ def normalize(points):
     return centred * (SIGMA_D / rms)
 
 
-def _resample(points, n, seed):
-    check_n(n)
-    idx = torch.randint(0, len(points), (n,), generator=_generator(seed))
-    return points[idx]
-
-
 POINT_FILES = (".csv", ".txt", ".npy")
 _SEPARATOR = re.compile(r"\s*[,;]\s*|\s+")  # a comma or semicolon (spaces around it allowed), or spaces / a tab
 
@@ -214,8 +208,12 @@ def read_point_text(path):
     """(N, 2) float64 from a text file with one point "x,y" per line; the two numbers may be separated by a comma,
     a semicolon, a tab or spaces. Blank lines and lines starting with # are skipped, and so is a first line without
     any number in it (a header such as "x,y"). Any other line that is not two finite numbers is an error naming it."""
+    try:
+        text = Path(path).read_text()
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not plain (UTF-8) text; save it as CSV text, one point x,y per line") from None
     rows, first = [], True
-    for number, line in enumerate(Path(path).read_text().splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -249,12 +247,14 @@ def from_points(source, n, seed=0):
             raise FileNotFoundError(f"no point file at {path}")
         if path.suffix not in POINT_FILES:
             raise ValueError(f"point files must be {', '.join(POINT_FILES)}; got {path.name!r}")
-        points = np.load(path) if path.suffix == ".npy" else read_point_text(path)
+        raw = np.load(path) if path.suffix == ".npy" else read_point_text(path)
         try:
-            return _resample(normalize(points), n, seed)
+            points = normalize(raw)
         except ValueError as err:
             raise ValueError(f"{path}: {err}") from None
-    return _resample(normalize(source), n, seed)
+    else:
+        points = normalize(source)
+    return points[torch.randint(0, len(points), (n,), generator=_generator(seed))]
 
 
 def from_image(path, n, seed=0, threshold=0.5):

@@ -117,6 +117,12 @@ def test_bad_point_files_name_the_file_the_line_and_what_was_expected(tmp_path, 
         toy.from_points(tmp_path / "bad.csv", 10)
 
 
+def test_a_binary_file_named_csv_is_refused_by_name(tmp_path):
+    (tmp_path / "sheet.csv").write_bytes(b"PK\x03\x04\xff\xfe binary spreadsheet")
+    with pytest.raises(ValueError, match=r"sheet\.csv is not plain \(UTF-8\) text"):
+        toy.from_points(tmp_path / "sheet.csv", 10)
+
+
 def test_transparency_is_background_and_an_image_needs_a_shape(tmp_path):
     import matplotlib.pyplot as plt
 
