@@ -6,6 +6,8 @@
     data_floor       the metric between two independent draws of the same toy: what a perfect model scores
 All metrics are >= 0 up to estimator noise, and 0 for identical sets.
 """
+import math
+
 import torch
 
 from . import toy
@@ -14,6 +16,7 @@ from .kernels import mmd2
 
 RBF_BANDWIDTHS = (0.05, 0.1, 0.2, 0.5, 1.0)
 MAX_PAIRS = 10**8  # |x| * |y| per metric call: all pairwise distances of 10,000 x 10,000 points take ~3 GB
+MAX_EACH = math.isqrt(MAX_PAIRS)  # the most points per set when both sets have the same size
 
 
 def _pair(x, y):
@@ -24,7 +27,8 @@ def _pair(x, y):
                          f"and y of shape {tuple(y.shape)}")
     if len(x) * len(y) > MAX_PAIRS:
         raise ValueError(f"{len(x):,} x {len(y):,} points is too many pairs to compare (at most {MAX_PAIRS:,}, e.g. "
-                         f"10,000 points each); compare random subsets, e.g. x[torch.randperm(len(x))[:10_000]]")
+                         f"{MAX_EACH:,} points each); compare random subsets, "
+                         f"e.g. x[torch.randperm(len(x))[:{MAX_EACH}]]")
     return x.double(), y.double()
 
 

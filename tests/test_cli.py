@@ -3,6 +3,8 @@ import numpy as np
 import pytest
 
 from imm_edu.__main__ import COMMANDS, main
+from imm_edu.checkpoints import load
+from imm_edu.train import METHOD_NAMES, method_name
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -45,6 +47,13 @@ def test_train_then_sample_npy_and_png(tmp_path, capsys):
     assert (tmp_path / "x.png").read_bytes()[:8] == PNG_MAGIC
 
 
+@pytest.mark.parametrize("method", METHOD_NAMES)
+def test_every_method_trains_from_the_command_line(method, tmp_path, capsys):
+    main(["train", method, "moons", "--steps", "2", "--batch", "64", "--out", str(tmp_path / "m.pt")])
+    assert f"trained {method} on moons" in capsys.readouterr().out
+    assert method_name(load(tmp_path / "m.pt")) == method  # the preset survives the round trip
+
+
 @pytest.mark.parametrize("argv, message", [
     (["sample", "imm/no_such_toy"], "no pretrained model"),
     (["sample", "missing.pt"], "no checkpoint at"),
@@ -55,6 +64,8 @@ def test_train_then_sample_npy_and_png(tmp_path, capsys):
     (["sample", "imm/moons", "--n", "0"], "n must be a positive integer, got 0"),
     (["train", "imm", "no_such_toy", "--steps", "5"], "unknown toy distribution 'no_such_toy'; valid names"),
     (["train", "fm", "moons", "--steps", "0"], "steps must be a positive integer, got 0"),
+    (["demo", "--n", "20000"], "--n = 20,000 is too many points to score: at most 10,000"),
+    (["bench", "--n", "0"], "--n must be a positive integer, got 0"),
 ])
 def test_bad_input_exits_with_a_message(argv, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
@@ -70,4 +81,3 @@ def test_unknown_method_is_rejected_by_argparse(capsys):
     with pytest.raises(SystemExit):
         main(["train", "ddpm", "moons"])
     assert "invalid choice" in capsys.readouterr().err
-
