@@ -34,9 +34,20 @@ def _model(spec):
     return load_pretrained(*spec.split("/"))
 
 
+def _check_scored_n(n):
+    """demo and bench score n samples against n held-out points: all n x n pairs, at most metrics.MAX_PAIRS."""
+    from .checks import check_count
+    from .metrics import MAX_EACH
+
+    if check_count(n, "--n") > MAX_EACH:
+        raise ValueError(f"--n = {n:,} is too many points to score: at most {MAX_EACH:,} (the energy distance "
+                         f"compares all n x n pairs of samples and held-out points)")
+
+
 def demo(args):
     """One figure: IMM at 1/2/4/8 steps with its two samplers, DDIM and FM at the same and larger NFE; the energy
     distance to held-out data is in each title."""
+    _check_scored_n(args.n)  # before any model is loaded
     plt = _pyplot()
     from . import bench, metrics
     from .checkpoints import load_pretrained
@@ -61,7 +72,9 @@ def demo(args):
     scatter(ref, axes[0, -2], "data", f"held-out data\n(floor {floor:.4f})", s=2)
     for ax in axes.flat:
         ax.label_outer()
-    fig.suptitle(f"{args.toy}: IMM in 1-8 steps vs DDIM and flow matching with up to 128 network evaluations")
+    fig.suptitle(f"{args.toy}: IMM in 1-8 steps vs DDIM and flow matching with up to 128 network evaluations\n"
+                 f"{args.n:,} points per panel; energy distance to {args.n:,} held-out points (lower is better; "
+                 f"floor = what {args.n:,} real data points score)")
     fig.tight_layout()
     fig.savefig(args.out, dpi=90)
     plt.close(fig)
@@ -72,6 +85,7 @@ def train(args):
     """Train one model with the shipped recipe (train_all.RECIPES), where --steps/--batch/--lr/--seed override it."""
     from . import bench, metrics
     from .checkpoints import save
+    from .imm import PRESETS
     from .train import build, fit
     from .train_all import RECIPES
 
@@ -81,7 +95,7 @@ def train(args):
     result = fit(build(args.method, seed=r["seed"], **r["config"]), args.toy,
                  **{k: v for k, v in r.items() if k != "config"})
     save(result.model, out, meta={"toy": args.toy, "recipe": r, "train_seconds": result.seconds})
-    nfe = 2 if args.method in ("imm", "cm") else 32
+    nfe = 2 if args.method in PRESETS else 32  # IMM and the consistency model are few-step samplers
     x = result.model.sample(2000, nfe, seed=bench.SAMPLE_SEED)
     print(f"trained {args.method} on {args.toy} in {result.seconds:.1f} s; energy distance at {nfe} NFE: "
           f"{metrics.energy_distance(x, bench.held_out(args.toy, 2000)):.4f} (2000 points)")
@@ -117,6 +131,7 @@ def bench_cmd(args):
     if args.from_json:
         results, n = bench.read(args.from_json)
     else:
+        _check_scored_n(args.n)
         results, n = bench.run(args.toys, args.methods, tuple(args.nfe or ()), args.n, args.jobs), args.n
     paths = bench.write(results, args.out_dir, n)
     print(f"wrote {', '.join(str(p.resolve()) for p in paths)} in {time.perf_counter() - start:.0f} s")
@@ -129,6 +144,8 @@ def present(args):
 
 
 def parser():
+    from .checks import MAX_NUMBERS
+    from .metrics import MAX_EACH
     from .present import DEFAULT_PORT
     from .train import METHOD_NAMES
     from .train_all import SHARED
@@ -139,10 +156,11 @@ def parser():
     d = sub.add_parser("demo", help="IMM vs DDIM vs FM figure from the shipped models (the default)")
     d.add_argument("--out", default="imm_demo.png", help="PNG to write (default: imm_demo.png)")
     d.add_argument("--toy", default="checkerboard", help="a toy with shipped imm, ddim and fm models")
-    d.add_argument("--n", type=int, default=2000, help="points per panel")
+    d.add_argument("--n", type=int, default=2000, help=f"points per panel (default: 2000; at most {MAX_EACH:,})")
     d.set_defaults(fn=demo)
     t = sub.add_parser("train", help="train one model (the shipped recipe unless overridden) and save it")
-    t.add_argument("method", choices=METHOD_NAMES)
+    t.add_argument("method", choices=METHOD_NAMES, help="imm (the series' IMM), imm_paper (IMM with exactly the "
+                   "paper's kernel), cm (consistency model = IMM with M = 1), ddim or fm (flow matching)")
     t.add_argument("toy", help="a toy name, see imm_edu.toy.names()")
     for key, kind, what in (("steps", int, "training steps"), ("batch", int, "batch size"),
                             ("lr", float, "peak learning rate"), ("seed", int, "weights and data seed")):
@@ -151,16 +169,17 @@ def parser():
     t.set_defaults(fn=train)
     s = sub.add_parser("sample", help="draw samples from a checkpoint to .npy or .png")
     s.add_argument("checkpoint", help="a .pt file, or method/toy for a shipped model (e.g. imm/moons)")
-    s.add_argument("--n", type=int, default=2000)
-    s.add_argument("--steps", type=int, default=2, help="sampler steps (= network evaluations)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--n", type=int, default=2000, help=f"number of points (default: 2000; at most {MAX_NUMBERS // 2:,})")
+    s.add_argument("--steps", type=int, default=2, help="sampler steps (= network evaluations; default: 2)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the prior noise: same seed, same points (default: 0)")
     s.add_argument("--out", default="samples.png", help="output .npy (points) or .png (scatter plot)")
     s.set_defaults(fn=sample)
     b = sub.add_parser("bench", help="quality vs NFE of the shipped models: markdown table + plot")
     b.add_argument("--toys", nargs="+", help="default: every shipped toy")
     b.add_argument("--methods", nargs="+", choices=METHOD_NAMES, help="default: all")
     b.add_argument("--nfe", nargs="+", type=int, help="override the NFE list of every method")
-    b.add_argument("--n", type=int, default=5000, help="samples and held-out points per evaluation")
+    b.add_argument("--n", type=int, default=5000,
+                   help=f"samples and held-out points per evaluation (default: 5000; at most {MAX_EACH:,})")
     b.add_argument("--from-json", help="re-render the table and plot from a results.json instead of sampling")
     b.add_argument("--jobs", type=int, default=1, help="toys evaluated in parallel (one CPU thread each)")
     b.add_argument("--out-dir", default="benchmarks", help="where results.md, .json and quality_vs_nfe.png go")
@@ -188,4 +207,9 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    import torch
+
+    # The nets are tiny (width 64): one thread is as fast, and on a busy machine two threads fighting for the
+    # cores are several times slower (the demo: 48 s on one thread, 177 s on two, at load 9 on 2 cores).
+    torch.set_num_threads(1)
     main()

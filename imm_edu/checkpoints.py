@@ -5,6 +5,8 @@
 """
 import hashlib
 import json
+import re
+import warnings
 from pathlib import Path
 
 import torch
@@ -39,6 +41,14 @@ def save(model, path, meta=None, half=False):
     return path
 
 
+def _reason(err):
+    """torch.load's error in one line, without its advice to retry with weights_only=False (unsafe, and no help:
+    an imm_edu checkpoint holds only tensors and plain values)."""
+    text = str(err).strip()
+    unpickler = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\.\s|\n\n|$)", text, re.S)
+    return f"{type(err).__name__}: {unpickler.group(1).strip() if unpickler else text.splitlines()[0] if text else ''}"
+
+
 def load(path):
     """Rebuild the model stored at `path` (on the CPU, eval mode); clear errors for missing/corrupt/mismatched files."""
     from .train import build
@@ -47,9 +57,12 @@ def load(path):
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about foreign pickle protocols before failing on them
+            warnings.simplefilter("ignore", UserWarning)
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # pickle/zip errors from a truncated or foreign file
-        raise ValueError(f"{path} is not a readable imm_edu checkpoint ({type(err).__name__}: {err})") from None
+        raise ValueError(f"{path} is not a readable imm_edu checkpoint ({_reason(err)}); imm_edu loads only files "
+                         "written by imm_edu.save, and only as plain weights") from None
     if not isinstance(ckpt, dict) or not {"format_version", "method", "config", "state_dict"} <= set(ckpt):
         raise ValueError(f"{path} is not an imm_edu checkpoint (missing format_version/method/config/state_dict)")
     if ckpt["format_version"] != FORMAT_VERSION:

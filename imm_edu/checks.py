@@ -1,5 +1,26 @@
 """Input validation shared by the package: clear errors that say what was wrong and what is allowed."""
+import numbers
+
 import torch
+
+MAX_NUMBERS = 20_000_000  # n * D per draw: 10 million 2-D points, 80 MB as float32; a laptop holds it with room
+
+
+def check_count(value, name="n"):
+    """value must be a positive integer (Python or numpy; not a bool or a float)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_n(n, dim=2):
+    """n, a number of D-dimensional points to draw, must be a positive integer with n * D <= MAX_NUMBERS."""
+    n = check_count(n, "n")
+    if n * dim > MAX_NUMBERS:
+        raise ValueError(f"n = {n:,} points is too many for one call: at most {MAX_NUMBERS // dim:,} points of "
+                         f"dimension {dim} ({MAX_NUMBERS:,} numbers, {4 * MAX_NUMBERS // 10**6} MB) are allowed; "
+                         f"for more, draw several batches with different seeds")
+    return n
 
 
 def check_points(x, name="x", dim=None):

@@ -8,7 +8,8 @@ line as the target time s moves. IMM removes that limit by letting the network s
 The denoiser is the parameterized map at s = 0, x_hat(x_t, t) = f_{0,t}(x_t) = c_skip x_t + c_out G(c_in x_t, t)
 (see parameterization.py), trained with the L2 loss ||x_hat - x||^2 / c_out^2, i.e. unit-weighted regression of G
 on its own target (for the cosine schedule, v-prediction). Its minimizer is the posterior mean E[x | x_t].
-By default DDIM uses the cosine (VP) schedule of the original paper; under "fm" a DDIM step with
+By default DDIM uses the cosine schedule, variance preserving like the original DDIM (which ran on DDPM's linear
+beta schedule; the cosine one is from improved DDPM, Nichol & Dhariwal 2021). Under "fm" a DDIM step with
 x_hat = x_t - t v is exactly an Euler step of flow matching (a test checks it).
 
 [P] = Zhou, Ermon, Song, "Inductive Moment Matching", ICML 2025, arXiv 2503.07565.
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .model import ToyModel
+from .model import ToyModel, on_points
 from .nets import MLP
 from .parameterization import C_NOISE, c_in, coefficients
 from .schedules import alpha_sigma, as_time, interpolate
@@ -37,7 +38,7 @@ def ddim(x_t, x, s, t, schedule="fm"):
 
 @dataclass
 class DDIMConfig:
-    schedule: str = "cosine"  # the original DDIM is variance preserving
+    schedule: str = "cosine"  # VP as in DDIM (its paper used DDPM's linear beta; cosine is improved DDPM's)
     param: str = "simple_edm"  # x_hat = c_skip x_t + c_out G, [P] App. C.5
     sigma_d: float = 0.5  # data std = prior std, [P] Sec. 4.1
     t_max: float = 1.0  # sampling starts at pure noise: alpha_1 = 0, no division by zero in DDIM
@@ -62,9 +63,9 @@ class DDIM(ToyModel):
         return (c.float() for c in coefficients(torch.zeros_like(t), t, param=self.cfg.param,
                                                 schedule=self.cfg.schedule, sigma_d=self.cfg.sigma_d))
 
+    @on_points
     def denoise(self, x_t, t):
         """x_hat = f_{0,t}(x_t) = c_skip(0,t) x_t + c_out(0,t) G(c_in(t) x_t, 1000 t); t of shape () or (B,)."""
-        x_t = self.points(x_t, "x_t")
         t = as_time(t, x_t).expand(len(x_t))
         c_skip, c_out = self._coefficients(t)
         g = self.net(c_in(t, self.cfg.schedule, self.cfg.sigma_d)[:, None] * x_t, C_NOISE * t)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .model import ToyModel
+from .model import ToyModel, on_points
 from .nets import MLP
 from .parameterization import C_NOISE, c_in
 from .schedules import as_time, interpolate
@@ -42,9 +42,9 @@ class FlowMatching(ToyModel):
             raise ValueError(f"unknown solver {self.cfg.solver!r}; choose one of {SOLVERS}")
         self.net = MLP(dim=self.cfg.dim, width=self.cfg.width, depth=self.cfg.depth, emb_dim=self.cfg.emb_dim, two_times=False)
 
+    @on_points
     def velocity(self, x_t, t):
         """v(x_t, t) = sigma_d G(c_in(t) x_t, 1000 t); t of shape () or (B,)."""
-        x_t = self.points(x_t, "x_t")
         t = as_time(t, x_t).expand(len(x_t))
         return self.cfg.sigma_d * self.net(c_in(t, "fm", self.cfg.sigma_d)[:, None] * x_t, C_NOISE * t)
 

@@ -32,7 +32,7 @@ from torch.nn.functional import logsigmoid
 
 from .checks import check_times
 from .kernels import mmd2
-from .model import ToyModel
+from .model import ToyModel, on_points
 from .nets import MLP
 from .parameterization import C_NOISE, c_in, coefficients
 from .schedules import T_MAX, alpha_sigma, eta, eta_inv, interpolate, log_snr, neg_dlog_snr
@@ -166,9 +166,10 @@ class IMM(ToyModel):
         mmd2(torch.zeros(1, 1, 2), torch.zeros(1, 1, 2), c.kernel)  # validates the kernel name
         self.net = MLP(dim=c.dim, width=c.width, depth=c.depth, emb_dim=c.emb_dim, two_times=True)
 
+    @on_points
     def f(self, x_t, s, t):
         """f_{s,t}(x_t) = c_skip(s,t) x_t + c_out(s,t) G(c_in(t) x_t, 1000 t, 1000 s); s, t of shape () or (B,)."""
-        cfg, x_t = self.cfg, self.points(x_t, "x_t")
+        cfg = self.cfg
         n = len(x_t)
         s = torch.as_tensor(s, dtype=torch.float64, device=x_t.device).expand(n)
         t = torch.as_tensor(t, dtype=torch.float64, device=x_t.device).expand(n)

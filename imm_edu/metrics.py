@@ -6,6 +6,8 @@
     data_floor       the metric between two independent draws of the same toy: what a perfect model scores
 All metrics are >= 0 up to estimator noise, and 0 for identical sets.
 """
+import math
+
 import torch
 
 from . import toy
@@ -13,11 +15,20 @@ from .checks import check_points
 from .kernels import mmd2
 
 RBF_BANDWIDTHS = (0.05, 0.1, 0.2, 0.5, 1.0)
+MAX_PAIRS = 10**8  # |x| * |y| per metric call: all pairwise distances of 10,000 x 10,000 points take ~3 GB
+MAX_EACH = math.isqrt(MAX_PAIRS)  # the most points per set when both sets have the same size
 
 
 def _pair(x, y):
-    check_points(x, "x")
-    check_points(y, "y", dim=x.shape[1])
+    """x (N, D) and y (K, D) as float64 tensors (arrays from numpy are fine), checked."""
+    x, y = (check_points(torch.as_tensor(v), name) for v, name in ((x, "x"), (y, "y")))
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"x and y must be points of the same dimension D, got x of shape {tuple(x.shape)} "
+                         f"and y of shape {tuple(y.shape)}")
+    if len(x) * len(y) > MAX_PAIRS:
+        raise ValueError(f"{len(x):,} x {len(y):,} points is too many pairs to compare (at most {MAX_PAIRS:,}, e.g. "
+                         f"{MAX_EACH:,} points each); compare random subsets, "
+                         f"e.g. x[torch.randperm(len(x))[:{MAX_EACH}]]")
     return x.double(), y.double()
 
 

@@ -5,12 +5,16 @@ A method (DDIM, flow matching, IMM) subclasses ToyModel once and defines
     sampler(x_T, times, ...)  a generator yielding x at every time of the grid, x_T first
 so `*path, x_0 = model.sampler(x_T, times)` gives the whole trajectory and `.sample` just keeps the end.
 """
+import functools
 from dataclasses import asdict
 
 import torch
 from torch import nn
 
-from .checks import check_points, check_times
+from .checks import check_count, check_n, check_points, check_times
+
+MAX_STEPS = 10_000  # sampler steps per call; the series uses 1-128, and a million would take hours
+NET_CHUNK = 65_536  # rows per network call: memory stays bounded at any n; n <= NET_CHUNK is one call, as always
 
 
 def pick_device():
@@ -24,9 +28,26 @@ def pick_device():
 
 def uniform_grid(steps, t_max, t_min=0.0):
     """[t_max, ..., t_min] with steps + 1 equally spaced times ([P] App. I.2's default pushforward grid)."""
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    steps = check_count(steps, "steps")
+    if steps > MAX_STEPS:
+        raise ValueError(f"steps = {steps:,} is too many: at most {MAX_STEPS:,} are allowed (the lessons use 1-128)")
     return torch.linspace(t_max, t_min, steps + 1, dtype=torch.float64).tolist()
+
+
+def on_points(method):
+    """Decorator for a map method(self, x_t, *times) of (B, D) points, e.g. IMM.f. x_t is checked and cast by
+    self.points (float64 and numpy are fine), then mapped NET_CHUNK rows at a time, so memory stays bounded at any B
+    (the activations of a million points take GBs); a time of shape () is shared, one of shape (B,) is split too."""
+    @functools.wraps(method)
+    def in_chunks(self, x_t, *times):
+        x_t = self.points(x_t, "x_t")
+        if len(x_t) <= NET_CHUNK:
+            return method(self, x_t, *times)
+        shared = [torch.as_tensor(v).dim() == 0 for v in times]
+        return torch.cat([method(self, x_t[i:i + NET_CHUNK], *(v if one else v[i:i + NET_CHUNK]
+                                                            for v, one in zip(times, shared)))
+                          for i in range(0, len(x_t), NET_CHUNK)])
+    return in_chunks
 
 
 class ToyModel(nn.Module):
@@ -78,9 +99,9 @@ class ToyModel(nn.Module):
     @torch.no_grad()
     def sample(self, n, steps, seed=0, grid="uniform", **sampler_kw):
         """n samples (n, D) on the CPU after `steps` sampler steps from the prior; deterministic given seed.
-        sampler_kw go to the method's sampler (e.g. solver="heun" for FM, sampler="restart" for IMM)."""
-        if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
-            raise ValueError(f"n must be a positive integer, got {n!r}")
+        sampler_kw go to the method's sampler (e.g. solver="heun" for FM, sampler="restart" for IMM).
+        n * D is at most checks.MAX_NUMBERS (10 million 2-D points); the net sees NET_CHUNK points at a time."""
+        n = check_n(n, self.dim)
         was_training = self.training
         self.eval()
         *_, x = self.sampler(self.prior(n, seed), self.grid(steps, grid), seed=seed, **sampler_kw)

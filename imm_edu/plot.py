@@ -1,4 +1,5 @@
-"""Matplotlib helpers with one palette for the whole series: data, IMM, consistency (M=1), DDIM, flow matching.
+"""Matplotlib helpers with one palette for the whole series: data, IMM, consistency (M=1), DDIM, flow matching,
+exact references, and the two noise schedules.
 
 Every helper draws into an Axes (made if not given) and returns it, so notebooks and widgets can reuse figures.
 `classroom()` switches every later figure (pyplot and widget panels alike) to projector sizes; it is on from the
@@ -16,9 +17,11 @@ COLORS = {
     "ddim": "#1f77b4",  # blue
     "fm": "#2ca02c",  # green
     "exact": "#9467bd",  # purple: closed-form references (exact marginals, posterior means)
+    "fm schedule": "#17becf",  # cyan: the noise schedules (alpha_t, sigma_t), which are not methods
+    "cosine schedule": "#e377c2",  # pink
 }
 LABELS = {"data": "data", "imm": "IMM", "cm": "consistency (M=1)", "ddim": "DDIM", "fm": "flow matching",
-          "exact": "exact"}
+          "exact": "exact", "fm schedule": "fm schedule", "cosine schedule": "cosine schedule"}
 LIMITS = (-1.6, 1.6)  # every toy has pooled std 0.5, so this frames all of them
 
 SERIES_STYLE = {"figure.dpi": 80, "font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12,

@@ -51,10 +51,12 @@ def interpolate(x, eps, t, schedule="fm"):
 
 
 def eta(t, schedule="fm"):
-    """eta_t = sigma_t / alpha_t in float64: FM t/(1-t), cosine tan(pi t/2)."""
+    """eta_t = sigma_t / alpha_t in float64: FM t/(1-t), cosine tan(pi t/2); eta_1 = inf exactly in both."""
     check_schedule(schedule)
     t = as_time(t).double()
-    return t / (1 - t) if schedule == "fm" else torch.tan(0.5 * math.pi * t)
+    if schedule == "fm":
+        return t / (1 - t)
+    return torch.where(t == 1, torch.inf, torch.tan(0.5 * math.pi * t))  # float64 tan(pi/2) is 1.6e16, not inf
 
 
 def eta_inv(n, schedule="fm"):

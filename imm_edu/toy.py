@@ -11,12 +11,14 @@ so the data std matches the prior noise eps ~ N(0, sigma_d^2 I) with sigma_d = 0
 """
 import functools
 import math
+import re
 from pathlib import Path
 
 import numpy as np
 import torch
 from sklearn import datasets
 
+from .checks import check_n
 from .schedules import alpha_sigma
 
 SIGMA_D = 0.5  # pooled data std, = [P]'s sigma_d
@@ -165,14 +167,10 @@ def _normalizer(name):
     return mean, SIGMA_D / ref.sub(mean).pow(2).mean().sqrt()
 
 
-def _check_n(n):
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
-        raise ValueError(f"n must be a positive integer number of points, got {n!r}")
-
-
 def sample(name, n, seed=0):
-    """n points of toy `name` as an (n, 2) float32 tensor; the same (name, n, seed) always gives the same points."""
-    _check_n(n)
+    """n points of toy `name` as an (n, 2) float32 tensor; the same (name, n, seed) always gives the same points.
+    n is at most 10 million (checks.MAX_NUMBERS / 2)."""
+    check_n(n)
     if name == "gmm":
         return GAUSSIAN_MIXTURE.sample(n, seed)
     if name not in _RAW:
@@ -195,47 +193,97 @@ def normalize(points):
     return centred * (SIGMA_D / rms)
 
 
-def _resample(points, n, seed):
-    _check_n(n)
-    idx = torch.randint(0, len(points), (n,), generator=_generator(seed))
-    return points[idx]
+POINT_FILES = (".csv", ".txt", ".npy")
+_SEPARATOR = re.compile(r"\s*[,;]\s*|\s+")  # a comma or semicolon (spaces around it allowed), or spaces / a tab
+
+
+def _number(field):
+    try:
+        return float(field)
+    except ValueError:
+        return None
+
+
+def read_point_text(path):
+    """(N, 2) float64 from a text file with one point "x,y" per line; the two numbers may be separated by a comma,
+    a semicolon, a tab or spaces. Blank lines and lines starting with # are skipped, and so is a first line without
+    any number in it (a header such as "x,y"). Any other line that is not two finite numbers is an error naming it."""
+    try:
+        text = Path(path).read_text()
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not plain (UTF-8) text; save it as CSV text, one point x,y per line") from None
+    rows, first = [], True
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        fields = _SEPARATOR.split(line)
+        values = [_number(f) for f in fields]
+        header, first = first and all(v is None for v in values), False
+        if header:
+            continue
+        where = f"{path}, line {number} ({line!r})"
+        if len(fields) != 2:
+            hint = "; write decimals with a point (1.5, not 1,5)" if "," in line and ";" in line else ""
+            raise ValueError(f"{where}: expected 2 numbers x, y separated by a comma, semicolon, tab or spaces, "
+                             f"got {len(fields)} fields{hint}")
+        for field, value in zip(fields, values):
+            if value is None or not math.isfinite(value):
+                raise ValueError(f"{where}: {field!r} is not a finite number; expected 2 numbers x, y")
+        rows.append(values)
+    if not rows:
+        raise ValueError(f"{path} holds no points; expected one point per line, e.g. 0.5,1.25")
+    return np.array(rows)
 
 
 def from_points(source, n, seed=0):
-    """n points drawn (with replacement) from a .csv / .npy file or an (N, 2) array, normalised like the toys."""
+    """n points drawn (with replacement) from an (N, 2) array or a file, normalised like the toys.
+
+    Files: .npy (an (N, 2) array), or .csv / .txt with one point per line (see read_point_text)."""
+    check_n(n)
     if isinstance(source, (str, Path)):
         path = Path(source)
         if not path.exists():
             raise FileNotFoundError(f"no point file at {path}")
-        if path.suffix == ".npy":
-            source = np.load(path)
-        elif path.suffix == ".csv":
-            source = np.genfromtxt(path, delimiter=",", skip_header=0)
-            source = source[~np.isnan(source).all(1)] if source.ndim == 2 else source  # drop a header row
-        else:
-            raise ValueError(f"point files must be .csv or .npy, got {path.suffix!r}")
-    return _resample(normalize(source), n, seed)
+        if path.suffix not in POINT_FILES:
+            raise ValueError(f"point files must be {', '.join(POINT_FILES)}; got {path.name!r}")
+        raw = np.load(path) if path.suffix == ".npy" else read_point_text(path)
+        try:
+            points = normalize(raw)
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from None
+    else:
+        points = normalize(source)
+    return points[torch.randint(0, len(points), (n,), generator=_generator(seed))]
 
 
 def from_image(path, n, seed=0, threshold=0.5):
-    """n points whose density follows the dark pixels of a black-on-white image (PNG), normalised like the toys.
+    """n points whose density follows the dark pixels of an image (PNG), normalised like the toys.
 
-    Each dark pixel (luminance < threshold) is a unit square; points are uniform inside the chosen squares,
-    with y pointing up.
+    Draw black shapes on a white or transparent background: transparent pixels are background (the image is laid
+    on white). Each dark pixel (luminance < threshold) is a unit square; points are uniform inside the chosen
+    squares, with y pointing up.
     """
     import matplotlib.image  # only needed here: keeps the core free of plotting imports
 
+    check_n(n)
+    if not 0 < threshold <= 1:
+        raise ValueError(f"threshold is a luminance in (0, 1], got {threshold!r}")
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no image at {path}")
-    img = np.asarray(matplotlib.image.imread(path), dtype=np.float64)
-    if img.dtype.kind == "u" or img.max() > 1:
-        img = img / 255.0
-    lum = img[..., :3].mean(-1) if img.ndim == 3 else img  # (H, W)
-    rows, cols = np.nonzero(lum < threshold)
-    if len(rows) < 2:
+    img = matplotlib.image.imread(path)  # PNG: floats in [0, 1]; other formats: integers
+    img = img / np.iinfo(img.dtype).max if img.dtype.kind == "u" else img.astype(np.float64)
+    if img.ndim == 3 and img.shape[-1] == 4:  # RGBA (imread gives grey+alpha and palettes as RGBA too): lay on white
+        alpha = img[..., -1:]
+        img = alpha * img[..., :-1] + (1 - alpha)
+    dark = (img.mean(-1) if img.ndim == 3 else img) < threshold  # (H, W)
+    if dark.sum() < 2:
         raise ValueError(f"{path.name}: fewer than 2 dark pixels (luminance < {threshold}); use black shapes on white")
-    _check_n(n)
+    if dark.all():
+        raise ValueError(f"{path.name}: every pixel is dark (luminance < {threshold}), so there is no shape to find; "
+                         f"draw black shapes on a white or transparent background (invert a light-on-dark image)")
+    rows, cols = np.nonzero(dark)
     centres = torch.as_tensor(np.stack([cols + 0.5, -(rows + 0.5)], 1), dtype=torch.float64)  # (P, 2)
     mean = centres.mean(0)
     pooled_var = (centres - mean).pow(2).mean() + 1 / 12  # + variance of the uniform jitter inside a pixel

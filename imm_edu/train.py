@@ -8,13 +8,15 @@
 [P] = Zhou, Ermon, Song, "Inductive Moment Matching", ICML 2025, arXiv 2503.07565.
 """
 import copy
+import math
+import numbers
 import time
 from dataclasses import dataclass, field, fields
 
 import torch
 
 from . import toy
-from .checks import check_points
+from .checks import check_count, check_points
 from .ddim import DDIM, DDIMConfig
 from .flow import FMConfig, FlowMatching
 from .imm import IMM, PRESETS, IMMConfig
@@ -55,11 +57,20 @@ def training_points(data, n=200_000, seed=0, dim=2):
     return check_points(torch.as_tensor(data, dtype=torch.float32), "data", dim=dim)
 
 
+def check_recipe(steps, batch, lr, ema=0.0):
+    """steps and batch positive integers, lr a positive number, ema a decay in [0, 1)."""
+    check_count(steps, "steps")
+    check_count(batch, "batch")
+    for name, value, ok, allowed in (("lr", lr, lambda v: v > 0, "a positive number"),
+                                     ("ema", ema, lambda v: 0 <= v < 1, "a decay in [0, 1)")):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or not ok(value):
+            raise ValueError(f"{name} must be {allowed}, got {value!r}")
+
+
 def train_steps(model, data, steps, *, batch=1024, lr=1e-3, seed=0, cosine=False):
     """Adam on model.loss over random mini-batches of `data` (N, D); yields (step, loss) after each update.
     cosine=True decays the learning rate from lr to 0 along a half cosine over the `steps`."""
-    if steps < 1 or batch < 1:
-        raise ValueError(f"steps and batch must be positive, got steps={steps}, batch={batch}")
+    check_recipe(steps, batch, lr)
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if cosine else None
@@ -94,6 +105,8 @@ def fit(model, data="checkerboard", *, steps=3000, batch=1024, lr=1e-3, cosine=F
     Ctrl-C (KeyboardInterrupt) stops training cleanly and keeps the model as trained so far."""
     from tqdm.auto import tqdm
 
+    check_recipe(steps, batch, lr, ema)  # bad settings and data fail here, before a progress bar is drawn
+    data = training_points(data, seed=seed, dim=model.cfg.dim)
     device = torch.device(device) if device else pick_device()
     model.to(device)
     ema_model = copy.deepcopy(model).eval().requires_grad_(False)
@@ -101,8 +114,7 @@ def fit(model, data="checkerboard", *, steps=3000, batch=1024, lr=1e-3, cosine=F
     start = time.perf_counter()
     bar = tqdm(total=steps, desc=f"training {method_name(model)}", disable=not progress, mininterval=0.5)
     try:
-        for step, loss in train_steps(model, training_points(data, seed=seed, dim=model.cfg.dim), steps, batch=batch, lr=lr, seed=seed,
-                                       cosine=cosine):
+        for step, loss in train_steps(model, data, steps, batch=batch, lr=lr, seed=seed, cosine=cosine):
             decay = min(ema, (1 + step) / (10 + step))
             with torch.no_grad():
                 for p_ema, p in zip(ema_model.parameters(), model.parameters()):

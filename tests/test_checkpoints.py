@@ -34,3 +34,21 @@ def test_bad_files(tmp_path):
     torch.save({"weights": 1}, tmp_path / "foreign.pt")
     with pytest.raises(ValueError, match="not an imm_edu checkpoint"):
         checkpoints.load(tmp_path / "foreign.pt")
+
+
+class NotWeights:  # a class that a foreign pickle might name; weights_only loading refuses it
+    pass
+
+
+def test_unreadable_files_get_our_reason_without_torch_s_unsafe_advice(tmp_path):
+    import os
+    (tmp_path / "random.pt").write_bytes(os.urandom(2000))
+    torch.save({"model": NotWeights()}, tmp_path / "object.pt")
+    for name, reason in (("random.pt", "UnpicklingError: Unsupported operand"),
+                         ("object.pt", "UnpicklingError: Unsupported global: GLOBAL ")):
+        with pytest.raises(ValueError) as err:
+            checkpoints.load(tmp_path / name)
+        message = str(err.value)
+        assert f"{name} is not a readable imm_edu checkpoint ({reason}" in message
+        assert name != "object.pt" or "NotWeights was not an allowed global" in message
+        assert "weights_only" not in message and "safe_globals" not in message and "\n" not in message

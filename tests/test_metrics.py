@@ -32,9 +32,19 @@ def test_floor_is_far_below_a_wrong_distribution():
 
 
 def test_bad_input():
-    with pytest.raises(ValueError, match="shape"):
-        metrics.energy_distance(torch.zeros(5, 2), torch.zeros(5, 3))
+    with pytest.raises(ValueError, match=r"same dimension D, got x of shape \(5, 3\) and y of shape \(5, 2\)"):
+        metrics.energy_distance(torch.zeros(5, 3), torch.zeros(5, 2))  # each is valid alone: name both
+    with pytest.raises(ValueError, match=r"^y must have shape \(N, D\), got \(5,\)"):
+        metrics.energy_distance(torch.zeros(5, 2), torch.zeros(5))
+    with pytest.raises(ValueError, match=r"^x must have shape \(N, D\), got \(5,\)"):
+        metrics.energy_distance(torch.zeros(5), torch.zeros(5, 2))
     with pytest.raises(ValueError, match="NaN"):
         metrics.mmd(torch.full((5, 2), float("nan")), torch.zeros(5, 2))
-    with pytest.raises(TypeError):
-        metrics.sliced_w2([[0.0, 0.0]], torch.zeros(5, 2))
+    with pytest.raises(ValueError, match=r"20,000 x 10,000 points is too many pairs to compare \(at most 100,000,000"):
+        metrics.energy_distance(torch.zeros(20_000, 2), torch.zeros(10_000, 2))
+
+
+def test_arrays_from_numpy_are_accepted():
+    x, y = torch.randn(50, 2, dtype=torch.float64), torch.randn(40, 2)
+    for name, fn in metrics.METRICS.items():
+        assert fn(x.numpy(), y.tolist()) == pytest.approx(fn(x, y)), name

@@ -27,6 +27,15 @@ def test_hand_values():
 
 
 @pytest.mark.parametrize("schedule", SCHEDULES)
+def test_the_ends_of_time_are_exact(schedule):
+    """eta_0 = 0 and lambda_0 = +inf at the data; eta_1 = +inf and lambda_1 = -inf at the noise (for cosine too,
+    where float64 tan(pi/2) would give 1.6e16 and lambda_1 = -74.7)."""
+    assert eta(0.0, schedule).item() == 0 and log_snr(0.0, schedule).item() == math.inf
+    assert eta(1.0, schedule).item() == math.inf and log_snr(1.0, schedule).item() == -math.inf
+    assert eta_inv(eta(1.0, schedule), schedule).item() == 1.0
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
 def test_log_snr_is_minus_two_log_eta_and_its_derivative(schedule):
     t = torch.linspace(0.05, 0.95, 19, dtype=torch.float64, requires_grad=True)
     lam = log_snr(t, schedule)

@@ -86,6 +86,58 @@ def test_bad_input(tmp_path):
         toy.from_points(np.zeros((5, 3)), 10)
     with pytest.raises(ValueError, match="NaN"):
         toy.from_points(np.array([[0.0, 1.0], [np.nan, 2.0]]), 10)
-    with pytest.raises(ValueError, match=".csv or .npy"):
-        (tmp_path / "p.txt").write_text("1,2")
-        toy.from_points(tmp_path / "p.txt", 10)
+    with pytest.raises(ValueError, match=r"point files must be \.csv, \.txt, \.npy; got 'p\.xlsx'"):
+        (tmp_path / "p.xlsx").write_text("1,2")
+        toy.from_points(tmp_path / "p.xlsx", 10)
+
+
+def test_point_files_with_any_common_separator_read_the_same(tmp_path):
+    pts = np.random.default_rng(1).normal(size=(20, 2)).round(4)
+    want = toy.from_points(pts, 100, seed=3)
+    for name, sep, header in [("comma.csv", ",", "x,y\n"), ("semicolon.csv", ";", "x;y\n"), ("spaces.txt", "  ", ""),
+                              ("tab.txt", "\t", "# x y\n"), ("comma_space.csv", ", ", "")]:
+        lines = [f"{a}{sep}{b}" for a, b in pts] + [""]  # a trailing blank line is fine
+        (tmp_path / name).write_text(header + "\n".join(lines))
+        torch.testing.assert_close(toy.from_points(tmp_path / name, 100, seed=3), want, msg=name)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("x,y\n1,2\nhello,world\n3,4\n", r"bad\.csv, line 3 \('hello,world'\): 'hello' is not a finite number"),
+    ("1,2\n1,abc\n3,4\n", r"bad\.csv, line 2 \('1,abc'\): 'abc' is not a finite number; expected 2 numbers x, y"),
+    ("1,2\n\n3,nan\n", r"line 3 \('3,nan'\): 'nan' is not a finite number"),
+    ("1,2,3\n4,5,6\n", r"line 1 \('1,2,3'\): expected 2 numbers x, y separated by a comma, semicolon, tab or spaces, "
+                        r"got 3 fields$"),
+    ("1,5;2,5\n", r"got 4 fields; write decimals with a point \(1\.5, not 1,5\)"),
+    ("x,y\n", r"bad\.csv holds no points"),
+    ("1,2\n", r"bad\.csv: points must have shape \(N, 2\) with N >= 2, got \(1, 2\)"),
+])
+def test_bad_point_files_name_the_file_the_line_and_what_was_expected(tmp_path, text, message):
+    (tmp_path / "bad.csv").write_text(text)
+    with pytest.raises(ValueError, match=message):
+        toy.from_points(tmp_path / "bad.csv", 10)
+
+
+def test_a_binary_file_named_csv_is_refused_by_name(tmp_path):
+    (tmp_path / "sheet.csv").write_bytes(b"PK\x03\x04\xff\xfe binary spreadsheet")
+    with pytest.raises(ValueError, match=r"sheet\.csv is not plain \(UTF-8\) text"):
+        toy.from_points(tmp_path / "sheet.csv", 10)
+
+
+def test_transparency_is_background_and_an_image_needs_a_shape(tmp_path):
+    import matplotlib.pyplot as plt
+
+    yy, xx = np.mgrid[:40, :40]
+    disc = (yy - 20) ** 2 + (xx - 20) ** 2 < 15**2
+    on_white, on_clear = np.ones((40, 40, 4)), np.zeros((40, 40, 4))  # clear: black, fully transparent
+    on_white[disc, :3] = 0
+    on_clear[disc, 3] = 1  # opaque black disc
+    plt.imsave(tmp_path / "white.png", on_white)
+    plt.imsave(tmp_path / "clear.png", on_clear)
+    x = toy.from_image(tmp_path / "clear.png", 2000, seed=0)
+    torch.testing.assert_close(x, toy.from_image(tmp_path / "white.png", 2000, seed=0))  # the disc, not a square
+    assert x.norm(dim=1).max() < 1.1  # a uniform disc of pooled std 0.5 has radius 1; the square's corners are at 1.22
+    plt.imsave(tmp_path / "black.png", np.zeros((10, 10, 3)))
+    with pytest.raises(ValueError, match="black.png: every pixel is dark"):
+        toy.from_image(tmp_path / "black.png", 10)
+    with pytest.raises(ValueError, match=r"threshold is a luminance in \(0, 1\]"):
+        toy.from_image(tmp_path / "white.png", 10, threshold=0)

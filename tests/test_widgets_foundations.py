@@ -85,6 +85,21 @@ def test_noising_view_schedule_toy_and_density(noise_pair):
         view.update(toy="nope")
 
 
+@pytest.mark.parametrize("schedule", ["fm", "cosine"])
+def test_noising_title_signs_the_infinite_ends(noise_pair, schedule):
+    view = noising_view(noise_pair, t=1.0, schedule=schedule)  # eta_1 = +inf, lambda_1 = 2 log(0/1) = -inf
+    assert view.ax_sched.get_title() == r"$\eta_t$ = ∞,  $\lambda_t$ = −∞"
+    view.update(t=0.0)  # eta_0 = 0, lambda_0 = +inf
+    assert view.ax_sched.get_title() == r"$\eta_t$ = 0,  $\lambda_t$ = ∞"
+
+
+def test_schedules_have_their_own_colours():
+    from imm_edu.plot import COLORS
+    schedule_colours = {style["color"] for style in noising.SCHEDULE_STYLE.values()}
+    method_colours = {c for key, c in COLORS.items() if "schedule" not in key}
+    assert len(schedule_colours) == 2 and not schedule_colours & method_colours
+
+
 def test_particle_paths_follow_the_interpolant(noise_pair):
     x, eps = noise_pair
     t = torch.tensor([0.0, 0.4, 1.0])

@@ -16,14 +16,18 @@ from ..toy import GAUSSIAN_MIXTURE
 from ._render import freeze, new_figure, to_np
 
 
-# fm is flow matching's schedule (green), cosine the original DDIM's (blue)
-SCHEDULE_STYLE = {"fm": {"color": COLORS["fm"], "ls": "-"}, "cosine": {"color": COLORS["ddim"], "ls": "--"}}
+# the schedules have colours of their own: a schedule is not a method (DDIM and FM can run on either)
+SCHEDULE_STYLE = {"fm": {"color": COLORS["fm schedule"], "ls": "-"},
+                  "cosine": {"color": COLORS["cosine schedule"], "ls": "--"}}
 DENSITY_CMAP = "Purples"  # exact densities use the "exact" colour family
 EXTENT = (*LIMITS, *LIMITS)
 
 
 def _fmt(v):
-    return "∞" if not math.isfinite(v) or abs(v) > 1e6 else f"{v:.3g}"
+    """v for a title, infinities with their sign (eta_1 = ∞, lambda_0 = ∞, lambda_1 = −∞)."""
+    if math.isinf(v):
+        return "∞" if v > 0 else "−∞"
+    return f"{v:.3g}"
 
 
 def density_grid(n=100, limits=LIMITS):
