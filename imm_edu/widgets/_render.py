@@ -2,21 +2,29 @@
 ipywidgets controls to a view, and timing an update.
 
 A *view* is a matplotlib Figure (not managed by pyplot, so the inline backend never shows it twice) plus
-`update(**values)`, which changes artists in place (set_offsets, set_data, set_UVC) and returns the view.
-`wire(view, **controls)` connects ipywidgets controls to update() and shows the figure as a PNG <img> inside an
-ipywidgets.Output. The layout is computed once and then frozen; a view may also mark the artists its updates
-change (`animate`), so a render redraws only those over a cached background. Static figures are plain
+`update(**values)`, which changes artists in place (set_offsets, set_data, set_UVC) and returns the view, and keeps
+each value it draws under the name of its control (view.t for the control t). `wire(view, **controls)` connects
+ipywidgets controls to update() and shows the figure as PNG bytes in an ipywidgets.Image, with a caption that states
+the values the figure shows. The layout is computed once and then frozen; a view may also mark the artists its
+updates change (`animate`), so a render redraws only those over a cached background. Static figures are plain
 functions that return a pyplot figure. The per-panel update times are in each lesson module's docstring.
+
+Why an Image widget and not an ipywidgets.Output: a figure displayed inside an Output is captured by the front end.
+Headless runners (nbclient, nbconvert, papermill, nbval) emulate that capture and send the captured output back to
+the kernel on the shell channel through a plain (not asyncio) shadow of their asyncio zmq socket. That send can
+swallow the edge-triggered wake-up of the kernel's execute_reply, and the runner then waits forever for a reply that
+sits in its socket. An Image widget's value is plain widget state: nothing is captured, nothing is sent back.
 """
 import contextlib
+import html
 import io
 import time
+import traceback
 
 import ipywidgets as widgets
 import numpy as np
 import PIL.Image
 import torch
-from IPython.display import Image, clear_output, display
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -86,38 +94,91 @@ def png(fig):
     return buf.getvalue()
 
 
+def as_shown(control, value):
+    """`value` written the way `control` shows it: a selection widget (dropdown, toggle buttons, selection slider)
+    shows the option's label, a slider its value in its readout format, anything else str(value)."""
+    if isinstance(control, widgets.widget_selection._Selection):
+        labels = dict(zip(control._options_values, control._options_labels))
+        return labels.get(value, str(value))
+    if getattr(control, "readout_format", None):
+        return format(value, control.readout_format)
+    return str(value)
+
+
+def _caption(shown):
+    """HTML that states the values a figure shows; each value also in data-control/data-shown for a browser test."""
+    items = ", ".join(f'<span data-control="{html.escape(name)}" data-shown="{html.escape(text)}">'
+                      f"{html.escape(name)} = {html.escape(text)}</span>" for name, text in shown.items())
+    return f'<span class="imm-figure-state" style="color: #666; font-size: 85%">figure: {items}</span>'
+
+
+def _error(values, err):
+    """HTML for a failed update: what was asked, the error, and where it was raised."""
+    asked = ", ".join(f"{name}={value!r}" for name, value in values.items())
+    where = traceback.extract_tb(err.__traceback__)[-1]
+    text = (f"update({asked}) failed: {type(err).__name__}: {err}\n"
+            f"  raised in {where.name}(), {where.filename.rsplit('/', 1)[-1]} line {where.lineno}")
+    return f'<pre class="imm-panel-error" style="color: #b00020; white-space: pre-wrap">{html.escape(text)}</pre>'
+
+
 def wire(view, **controls):
-    """Connect controls (name -> ipywidgets value widget) to view.update(name=value); returns the panel
-    (controls above the figure). Each change redraws the figure as an <img> inside an ipywidgets.Output, with
-    torch on one thread; an error in update() is printed there instead of vanishing into the browser console."""
-    out = widgets.Output()
+    """Connect controls (name -> ipywidgets value widget) to view.update(name=value); returns the panel: the controls,
+    the figure (an ipywidgets.Image holding PNG bytes), a caption with the values the figure shows (the view's own
+    attributes, written as each control shows them) and an error line.
+
+    Each change calls update() with torch on one thread and sets the image. An error in update() is shown in the
+    panel, where the student sees it, and raised again, so a cell that sets `.value` fails. `panel.renders` and
+    `panel.last_png` let a notebook cell check the callbacks ran; `panel.shown` is the caption as a dict."""
+    image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%", height="auto"))
+    caption, error = widgets.HTML(), widgets.HTML()
 
     def redraw(**values):
-        with out, one_thread():
-            clear_output(wait=True)
-            view.update(**values)
-            panel.last_png = png(view.fig)
-            panel.renders += 1
-            display(Image(data=panel.last_png))
+        try:
+            with one_thread():
+                view.update(**values)
+                panel.last_png = png(view.fig)
+        except Exception as err:
+            error.value = _error(values, err)
+            raise
+        error.value = ""
+        panel.shown = {name: as_shown(control, getattr(view, name)) for name, control in controls.items()
+                       if hasattr(view, name)}
+        image.value = panel.last_png
+        caption.value = _caption(panel.shown)
+        panel.renders += 1
 
     for name, control in controls.items():
         control.observe(lambda change, name=name: redraw(**{name: change["new"]}), names="value")
-    panel = widgets.VBox([widgets.HBox(list(controls.values()), layout=widgets.Layout(flex_flow="row wrap")), out])
-    panel.output, panel.renders = out, 0  # renders and last_png let a notebook cell check the callbacks ran
+    row = widgets.HBox(list(controls.values()), layout=widgets.Layout(flex_flow="row wrap"))
+    panel = widgets.VBox([row, image, caption, error])
+    panel.add_class("imm-panel")
+    panel.view, panel.controls, panel.image, panel.caption, panel.error = view, controls, image, caption, error
+    panel.renders = 0
     redraw(**{name: control.value for name, control in controls.items()})
     return panel
 
 
-def time_update(view, values, repeats=3):
-    """Median milliseconds of view.update(**v) + PNG render over the keyword dicts in `values`, with torch on
-    one thread as in `wire`."""
-    png(view.fig)  # the first render fixes the layout
+def time_update(panel, values, repeats=3):
+    """Median milliseconds of one change through a wired panel's controls (view.update + PNG render, torch on one
+    thread, as a student's change costs in the kernel). `values` is a list of {control name: value} dicts; only
+    changes that redraw count. The controls are set back afterwards, so the figure agrees with them."""
+    if not hasattr(panel, "controls"):
+        raise TypeError(f"time_update takes the panel that wire(view, ...) returns (it changes the controls, so the "
+                        f"figure keeps agreeing with them); got {type(panel).__name__}")
+    unknown = {name for v in values for name in v} - set(panel.controls)
+    if unknown:
+        raise ValueError(f"no control named {sorted(unknown)} in this panel; it has {sorted(panel.controls)}")
+    start_values = {name: control.value for name, control in panel.controls.items()}
     times = []
-    with one_thread():
-        for _ in range(repeats):
-            for v in values:
-                start = time.perf_counter()
-                view.update(**v)
-                png(view.fig)
+    for _ in range(repeats):
+        for v in values:
+            renders, start = panel.renders, time.perf_counter()
+            for name, value in v.items():
+                panel.controls[name].value = value
+            if panel.renders > renders:
                 times.append(1000 * (time.perf_counter() - start))
+    for name, value in start_values.items():
+        panel.controls[name].value = value
+    if not times:
+        raise ValueError(f"none of {values} changed a control, so nothing was redrawn to time")
     return float(np.median(times))

@@ -115,12 +115,17 @@ class SamplesView:
             self._scores[key] = metrics.energy_distance(self.samples(method, sampler, steps), self.reference)
         return self._scores[key]
 
+    def samplers(self, method):
+        """The samplers `method` has in this view (those of its curves), e.g. ("restart",) for a consistency model:
+        the options a sampler menu should offer for it."""
+        return tuple(smp for m, smp in self.curves if m == method) or (DEFAULT_SAMPLER[method],)
+
     def update(self, method=None, sampler=None, steps=None):
         self.method = self.method if method is None else method
         self.steps = int(self.steps if steps is None else steps)
         self.wanted = self.wanted if sampler is None else sampler  # what the menu asks for, kept across methods
-        own = [smp for m, smp in self.curves if m == self.method]
-        self.sampler = self.wanted if self.wanted in own else own[0] if own else DEFAULT_SAMPLER[self.method]
+        own = self.samplers(self.method)
+        self.sampler = self.wanted if self.wanted in own else own[0]
         self.current = self.samples(self.method, self.sampler, self.steps)
         self.energy = self.score(self.method, self.sampler, self.steps)
         self.points.set_offsets(to_np(self.current))
