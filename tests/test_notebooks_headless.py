@@ -91,3 +91,8 @@ def test_every_control_over_its_range(headless):
     assert not report["problems"], "\n".join(report["problems"][:20])
     assert not report["warnings"], "\n".join(report["warnings"][:20])
     assert not headless["stderr"].strip(), headless["stderr"][-2000:]
+
+
+def test_sweep_catches_a_control_that_crashes_at_one_value():
+    result = run_headless(ROOT / "tests" / "e2e" / "fixtures" / "crash_at_one_value.ipynb")
+    assert result["report"]["problems"] == ["IntSlider 'k' = 5: KeyError: 5"]

@@ -73,7 +73,7 @@ def test_wire_caption_states_the_view_values_as_the_controls_show_them(noise_pai
     schedule = widgets.ToggleButtons(options=[("flow matching", "fm"), ("cosine", "cosine")], description="schedule")
     panel = wire(view, t=t, schedule=schedule)
     assert panel.shown == {"t": "0.25", "schedule": "flow matching"}
-    assert 'data-control="t" data-shown="0.25"' in panel.caption.value
+    assert 'data-index="0" data-label="t" data-shown="0.25">t = 0.25<' in panel.caption.value
     view.update(t=0.5)  # around the control: the next redraw states what the figure then shows
     schedule.value = "cosine"
     assert panel.shown == {"t": "0.50", "schedule": "cosine"} and t.value == 0.25

@@ -70,6 +70,12 @@ def animate(fig, artists):
     fig.background = None
 
 
+def redraw_background(fig):
+    """The static part of an animated figure changed (say, the curves of another schedule): the next png() draws
+    and caches it again."""
+    fig.background = None
+
+
 def png(fig):
     """PNG bytes of `fig`: one draw (a tight bounding box would cost a second one) and fast compression (live
     images are not stored in the notebook). The first call freezes the layout unless `freeze` already did. If
@@ -105,10 +111,14 @@ def as_shown(control, value):
     return str(value)
 
 
-def _caption(shown):
-    """HTML that states the values a figure shows; each value also in data-control/data-shown for a browser test."""
-    items = ", ".join(f'<span data-control="{html.escape(name)}" data-shown="{html.escape(text)}">'
-                      f"{html.escape(name)} = {html.escape(text)}</span>" for name, text in shown.items())
+def _caption(controls, shown):
+    """HTML that states the values a figure shows, each labelled as its control is; data-index (the control's place
+    in the panel's row), data-label and data-shown let a browser test compare them with the controls."""
+    items = ", ".join(
+        f'<span data-index="{i}" data-label="{html.escape(label)}" data-shown="{html.escape(shown[name])}">'
+        f"{html.escape(label)} = {html.escape(shown[name])}</span>"
+        for i, (name, label) in enumerate((name, c.description or name) for name, c in controls.items())
+        if name in shown)
     return f'<span class="imm-figure-state" style="color: #666; font-size: 85%">figure: {items}</span>'
 
 
@@ -144,7 +154,7 @@ def wire(view, **controls):
         panel.shown = {name: as_shown(control, getattr(view, name)) for name, control in controls.items()
                        if hasattr(view, name)}
         image.value = panel.last_png
-        caption.value = _caption(panel.shown)
+        caption.value = _caption(controls, panel.shown)
         panel.renders += 1
 
     for name, control in controls.items():

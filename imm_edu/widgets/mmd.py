@@ -13,7 +13,7 @@ import torch
 from .. import toy
 from ..kernels import gram, mmd2
 from ..plot import COLORS, style_square
-from ._render import freeze, new_figure, to_np
+from ._render import animate, new_figure, to_np
 from .noising import EXTENT, density_grid
 
 
@@ -72,22 +72,24 @@ class MMDView:
         self.pts_a = self.ax.scatter(*to_np(a).T, s=10, color=COLORS["data"], linewidths=0, label="P")
         self.pts_b = self.ax.scatter([], [], s=10, color=COLORS["imm"], linewidths=0, label="Q")
         style_square(self.ax)
-        self.ax.legend(loc="upper left", fontsize=9, markerscale=2)
+        legend = self.ax.legend(loc="upper left", fontsize=9, markerscale=2)
         n = self.n_a + len(next(iter(clouds.values())))
         # 16 colour levels: the 90,000-entry matrix then compresses to a smaller PNG per update (~230 KB, not ~350)
         self.kmat = self.ax_k.imshow(np.zeros((n, n)), cmap=plt.get_cmap("viridis", 16), interpolation="nearest")
-        self.fig.colorbar(self.kmat, ax=self.ax_k, shrink=0.85, label="k(u, v)")
-        self.ax_k.axhline(self.n_a - 0.5, color="white", lw=1.5)
-        self.ax_k.axvline(self.n_a - 0.5, color="white", lw=1.5)
+        colorbar = self.fig.colorbar(self.kmat, ax=self.ax_k, shrink=0.85, label="k(u, v)")
+        split = [self.ax_k.axhline(self.n_a - 0.5, color="white", lw=1.5),
+                 self.ax_k.axvline(self.n_a - 0.5, color="white", lw=1.5)]
         box = {"boxstyle": "round", "facecolor": "white", "alpha": 0.85}
         mid_a, mid_b = self.n_a / 2, (self.n_a + n) / 2
         self.block_text = [self.ax_k.text(x, y, "", ha="center", va="center", fontsize=10, bbox=box)
                            for x, y in ((mid_a, mid_a), (mid_b, mid_b), (mid_b, mid_a))]
         self.ax_k.set_xticks([mid_a, mid_b], ["P", "Q"])
         self.ax_k.set_yticks([mid_a, mid_b], ["P", "Q"])
+        # an update redraws the inside of both axes and the colour bar (its scale follows the matrix)
+        animate(self.fig, [self.wit, self.pts_a, self.pts_b, legend, self.ax.title, self.kmat, *split,
+                           *self.block_text, self.ax_k.title, colorbar.ax])
         self.second, self.kernel, self.bandwidth = None, kernel, bandwidth
         self.update(second=second or next(iter(clouds)))
-        freeze(self.fig)
 
     def update(self, second=None, kernel=None, bandwidth=None):
         self.second = second or self.second

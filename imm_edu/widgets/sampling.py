@@ -11,7 +11,7 @@ import torch
 
 from .. import metrics
 from ..plot import COLORS, LABELS, style_square
-from ._render import animate, freeze, new_figure, to_np
+from ._render import animate, new_figure, to_np
 
 
 def samples_by_steps(models, steps=(1, 2, 4, 8, 16, 32, 64, 128), n=1000, seed=0):
@@ -34,15 +34,16 @@ class SamplerStepsView:
         self.axes = dict(zip(samples, np.atleast_1d(axes)))
         self.points = {}
         ref = to_np(reference)
+        animated = []
         for name, ax in self.axes.items():
             ax.scatter(ref[:, 0], ref[:, 1], s=3, alpha=0.3, color=COLORS["data"], linewidths=0, label="data")
             self.points[name] = ax.scatter([], [], s=3, alpha=0.6, color=COLORS[name], linewidths=0,
                                            label=LABELS[name])
             style_square(ax)
-            ax.legend(loc="upper left", markerscale=4, fontsize=9)
+            animated += [self.points[name], ax.legend(loc="upper left", markerscale=4, fontsize=9), ax.title]
+        animate(self.fig, animated)  # the data stay in the cached background
         self.steps = None
         self.update(steps=steps)
-        freeze(self.fig)
 
     def update(self, steps=None):
         if steps is not None and steps != self.steps:
