@@ -105,11 +105,11 @@ class JumpView:
                                       label="a few particles: t → s"))
             style_square(ax, titles[kind])
             ax.set(xticks=[-1, 0, 1], yticks=[-1, 0, 1])  # few tick labels: text is most of the drawing time
-            ax.legend(handles=handles, loc="lower left", fontsize=9, framealpha=0.85)
+            ax.legend(handles=handles, loc="lower left", fontsize=9, framealpha=1, fancybox=False)
             self.info[kind] = ax.text(0.02, 0.98, "", transform=ax.transAxes, va="top", fontsize=10.5,
                                       bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none"})
-        animate(self.fig, [*self.cloud.values(), *self.start.values(), *self.arrows.values(), *self.info.values(),
-                           *(ax.get_legend() for ax in axes)])  # legends last: particles never hide them
+        animate(self.fig, [*self.cloud.values(), *self.start.values(), *self.arrows.values(), *self.info.values()],
+                overlays=[ax.get_legend() for ax in axes])  # legends on top: particles never hide them
         self.toy = self.t = self.s = None
         self._x_t = {}
         self.update(toy=toy, t=t, s=s)
@@ -198,8 +198,8 @@ class MappingView:
                         ylabel="gap t − r (log scale)", title="how far the target r is from t")
         for ax in (self.ax_r, self.ax_gap):
             ax.grid(alpha=0.3)
-        legend = self.ax_r.legend(fontsize=8.5, loc="upper left")
-        animate(self.fig, [self.base, *self.current, self.ax_gap.title, legend])  # legend last: never hidden
+        legend = self.ax_r.legend(fontsize=8.5, loc="upper left", framealpha=1, fancybox=False)
+        animate(self.fig, [self.base, *self.current, self.ax_gap.title], overlays=[legend])
         self.k = None
         self.update(k=k)
 

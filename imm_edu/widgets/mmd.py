@@ -72,7 +72,7 @@ class MMDView:
         self.pts_a = self.ax.scatter(*to_np(a).T, s=10, color=COLORS["data"], linewidths=0, label="P")
         self.pts_b = self.ax.scatter([], [], s=10, color=COLORS["imm"], linewidths=0, label="Q")
         style_square(self.ax)
-        legend = self.ax.legend(loc="upper left", fontsize=9, markerscale=2)
+        legend = self.ax.legend(loc="upper left", fontsize=9, markerscale=2, framealpha=1, fancybox=False)
         n = self.n_a + len(next(iter(clouds.values())))
         # 16 colour levels: the 90,000-entry matrix then compresses to a smaller PNG per update (~230 KB, not ~350)
         self.kmat = self.ax_k.imshow(np.zeros((n, n)), cmap=plt.get_cmap("viridis", 16), interpolation="nearest")
@@ -86,8 +86,8 @@ class MMDView:
         self.ax_k.set_xticks([mid_a, mid_b], ["P", "Q"])
         self.ax_k.set_yticks([mid_a, mid_b], ["P", "Q"])
         # an update redraws the inside of both axes and the colour bar (its scale follows the matrix)
-        animate(self.fig, [self.wit, self.pts_a, self.pts_b, legend, self.ax.title, self.kmat, *split,
-                           *self.block_text, self.ax_k.title, colorbar.ax])
+        animate(self.fig, [self.wit, self.pts_a, self.pts_b, self.ax.title, self.kmat, *split, *self.block_text,
+                           self.ax_k.title, colorbar.ax], overlays=[legend])
         self.second, self.kernel, self.bandwidth = None, kernel, bandwidth
         self.update(second=second or next(iter(clouds)))
 

@@ -93,11 +93,11 @@ class DDIMLineView:
         self.exact_marks = self.ax.scatter(*to_np(self.x_t[p]).T, s=60, color=exact_c, edgecolors="white", zorder=5)
         self.cloud = self.ax_cloud.scatter([], [], s=5, color=ddim_c, alpha=0.6, linewidths=0,
                                            label=rf"{n_cloud} points after one DDIM step")
-        legends = [style_square(ax, limits=limits).legend(loc="lower left", fontsize=9, framealpha=0.9)
+        legends = [style_square(ax, limits=limits).legend(loc="lower left", fontsize=9, framealpha=1, fancybox=False)
                    for ax in (self.ax, self.ax_cloud)]
         # everything inside the axes changes with q_s behind it; only the frames and tick labels stay cached
-        animate(self.fig, [self.bg[0], *paths, start, self.ddim_marks, self.exact_marks, legends[0], self.ax.title,
-                           self.bg[1], self.cloud, legends[1], self.ax_cloud.title])
+        animate(self.fig, [self.bg[0], *paths, start, self.ddim_marks, self.exact_marks, self.ax.title, self.bg[1],
+                           self.cloud, self.ax_cloud.title], overlays=legends)
         self.s = None
         self.update(s=t / 3 if s is None else s)
 

@@ -34,14 +34,15 @@ class SamplerStepsView:
         self.axes = dict(zip(samples, np.atleast_1d(axes)))
         self.points = {}
         ref = to_np(reference)
-        animated = []
+        animated, legends = [], []
         for name, ax in self.axes.items():
             ax.scatter(ref[:, 0], ref[:, 1], s=3, alpha=0.3, color=COLORS["data"], linewidths=0, label="data")
             self.points[name] = ax.scatter([], [], s=3, alpha=0.6, color=COLORS[name], linewidths=0,
                                            label=LABELS[name])
             style_square(ax)
-            animated += [self.points[name], ax.legend(loc="upper left", markerscale=4, fontsize=9), ax.title]
-        animate(self.fig, animated)  # the data stay in the cached background
+            animated += [self.points[name], ax.title]
+            legends.append(ax.legend(loc="upper left", markerscale=4, fontsize=9, framealpha=1, fancybox=False))
+        animate(self.fig, animated, overlays=legends)  # the data stay in the cached background
         self.steps = None
         self.update(steps=steps)
 
