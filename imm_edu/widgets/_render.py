@@ -27,6 +27,7 @@ import PIL.Image
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
 
 
 def to_np(x):
@@ -80,6 +81,12 @@ def redraw_background(fig):
     fig.background = None
 
 
+def _pixel_box(bbox, pad=2):
+    """`bbox` grown to whole pixels plus `pad` on each side: copying it keeps a frame's antialiased edge."""
+    return Bbox.from_extents(np.floor(bbox.x0) - pad, np.floor(bbox.y0) - pad, np.ceil(bbox.x1) + pad,
+                             np.ceil(bbox.y1) + pad)
+
+
 def png(fig):
     """PNG bytes of `fig`: one draw (a tight bounding box would cost a second one) and fast compression (live
     images are not stored in the notebook). The first call freezes the layout unless `freeze` already did. If
@@ -100,7 +107,7 @@ def png(fig):
         if first:
             for overlay in fig.overlays:
                 fig.draw_artist(overlay)
-            fig.overlay_pixels = [canvas.copy_from_bbox(o.get_window_extent().padded(2)) for o in fig.overlays]
+            fig.overlay_pixels = [canvas.copy_from_bbox(_pixel_box(o.get_window_extent())) for o in fig.overlays]
         for pixels in fig.overlay_pixels:
             canvas.restore_region(pixels)
     else:
