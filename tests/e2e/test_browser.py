@@ -114,23 +114,25 @@ DISCOVER_JS = """() => {
 # Everything the checks need about one control, in one round trip.
 STATE_JS = """(id) => {
     const el = document.querySelector(`[data-e2e-id="${id}"]`);
+    // ipywidgets writes option labels with &nbsp; for spaces
+    const text = (e) => (e.tagName === 'OPTION' ? e.text : e.innerText).replace(/\u00a0/g, ' ').trim();
     const shows = (c) => {
         if (c.matches('.widget-slider')) {
             const r = c.querySelector('.widget-readout');
             const h = c.querySelector('.noUi-handle');
-            return (r && r.style.display !== 'none' && r.innerText.trim()) || (h && h.getAttribute('aria-valuetext')) || '';
+            return (r && r.style.display !== 'none' && text(r)) || (h && h.getAttribute('aria-valuetext')) || '';
         }
         if (c.matches('.widget-dropdown')) {
             const s = c.querySelector('select');
-            return s.selectedIndex >= 0 ? s.options[s.selectedIndex].text.trim() : '';
+            return s.selectedIndex >= 0 ? text(s.options[s.selectedIndex]) : '';
         }
         if (c.matches('.widget-toggle-buttons')) {
             const b = c.querySelector('button.mod-active');
-            return b ? b.innerText.trim() : '';
+            return b ? text(b) : '';
         }
         if (c.matches('.widget-radio')) {
             const i = c.querySelector('input:checked');
-            return i ? i.parentElement.innerText.trim() : '';
+            return i ? text(i.parentElement) : '';
         }
         if (c.matches('.widget-checkbox')) return c.querySelector('input').checked ? 'True' : 'False';
         if (c.matches('.widget-toggle-button')) return c.classList.contains('mod-active') ? 'True' : 'False';
@@ -422,7 +424,9 @@ def check_notebook_controls(notebook_pages, relpath: str) -> list[dict]:
     and check each change. Returns the latency records."""
     prefix = Path(relpath).stem
     try:
+        start = time.monotonic()
         page = notebook_pages.open(relpath)
+        ran = time.monotonic()
         found = page.evaluate(DISCOVER_JS)
         if found["unsupported"]:
             raise AssertionError(f"{relpath}: controls this test does not know how to drive: {found['unsupported']}")
@@ -432,8 +436,8 @@ def check_notebook_controls(notebook_pages, relpath: str) -> list[dict]:
             records += drive_control(page, relpath, info)
         for i, panel in enumerate(page.locator(".imm-panel").all()):
             panel.screenshot(path=str(ARTIFACTS / f"{prefix}-panel-{i + 1}.png"), animations="disabled")
-        print(f"{relpath}: {len(controls)} controls, {len(records)} changes: "
-              + ", ".join(f"{c['kind']} {c['label']!r}" for c in controls))
+        print(f"{relpath}: Run All {ran - start:.0f} s, then {len(controls)} controls, {len(records)} changes in "
+              f"{time.monotonic() - ran:.0f} s: " + ", ".join(f"{c['kind']} {c['label']!r}" for c in controls))
         return records
     except BaseException:
         page = notebook_pages.last_page
