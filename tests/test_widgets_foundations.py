@@ -1,6 +1,8 @@
 """Lessons 0-3 panels (imm_edu.widgets: toys, noising, sampling, pf_ode, mmd) and the shared plumbing: each
 view's update() changes the right artists, wire() drives update() from a control, and the helpers compute what
 their docstrings say."""
+import re
+
 import ipywidgets as widgets
 import matplotlib
 import numpy as np
@@ -74,6 +76,7 @@ def test_wire_caption_states_the_view_values_as_the_controls_show_them(noise_pai
     panel = wire(view, t=t, schedule=schedule)
     assert panel.shown == {"t": "0.25", "schedule": "flow matching"}
     assert 'data-index="0" data-label="t" data-shown="0.25">t = 0.25<' in panel.caption.value
+    assert re.search(r'data-render-ms="\d+"', panel.caption.value)
     view.update(t=0.5)  # around the control: the next redraw states what the figure then shows
     schedule.value = "cosine"
     assert panel.shown == {"t": "0.50", "schedule": "cosine"} and t.value == 0.25
@@ -240,6 +243,16 @@ def test_mmd_view_updates_values_and_blocks():
     view.update(kernel="energy", second="rings (same mean & cov.)")
     assert abs(view.mmd2_v) < 1e-10
     assert np.abs(view.wit.get_array()).max() < 1e-8  # witness is constant (then centred): sees nothing
+
+
+@pytest.mark.parametrize("kernel", ["laplace", "rbf", "energy", "distance"])
+@pytest.mark.parametrize("unbiased", [False, True])
+def test_mmd2_from_gram_matches_kernels_mmd2(kernel, unbiased):
+    g = torch.Generator().manual_seed(3)
+    a, b = torch.randn(7, 2, generator=g, dtype=torch.float64), torch.randn(5, 2, generator=g, dtype=torch.float64) + 0.4
+    both = torch.cat([a, b])
+    value = mmd.mmd2_from_gram(kernels.gram(both, both, kernel, 1.3), 7, unbiased=unbiased)
+    assert value.item() == pytest.approx(kernels.mmd2(a, b, kernel, 1.3, unbiased=unbiased).item(), abs=1e-12)
 
 
 def test_witness_integrates_to_mmd():

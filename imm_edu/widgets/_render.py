@@ -129,15 +129,17 @@ def as_shown(control, value):
     return str(value)
 
 
-def _caption(controls, shown):
+def _caption(controls, shown, ms):
     """HTML that states the values a figure shows, each labelled as its control is; data-index (the control's place
-    in the panel's row), data-label and data-shown let a browser test compare them with the controls."""
+    in the panel's row), data-label and data-shown let a browser test compare them with the controls, and
+    data-render-ms tells it how long the kernel took (update + PNG)."""
     items = ", ".join(
         f'<span data-index="{i}" data-label="{html.escape(label)}" data-shown="{html.escape(shown[name])}">'
         f"{html.escape(label)} = {html.escape(shown[name])}</span>"
         for i, (name, label) in enumerate((name, c.description or name) for name, c in controls.items())
         if name in shown)
-    return f'<span class="imm-figure-state" style="color: #666; font-size: 85%">figure: {items}</span>'
+    return (f'<span class="imm-figure-state" data-render-ms="{ms:.0f}" style="color: #666; font-size: 85%">'
+            f"figure: {items}</span>")
 
 
 def _error(values, err):
@@ -161,6 +163,7 @@ def wire(view, **controls):
     caption, error = widgets.HTML(), widgets.HTML()
 
     def redraw(**values):
+        start = time.perf_counter()
         try:
             with one_thread():
                 view.update(**values)
@@ -172,7 +175,7 @@ def wire(view, **controls):
         panel.shown = {name: as_shown(control, getattr(view, name)) for name, control in controls.items()
                        if hasattr(view, name)}
         image.value = panel.last_png
-        caption.value = _caption(controls, panel.shown)
+        caption.value = _caption(controls, panel.shown, 1000 * (time.perf_counter() - start))
         panel.renders += 1
 
     for name, control in controls.items():
