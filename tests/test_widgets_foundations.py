@@ -46,6 +46,20 @@ def test_png_is_png_and_update_is_fast(noise_pair):
     assert slider.value == 0.3 and view.t == 0.3 and panel.shown == {"t": "0.30"}  # set back through the control
 
 
+@pytest.mark.parametrize("alpha", [1.0, 0.0])
+def test_png_drops_the_alpha_channel_only_of_an_opaque_figure(alpha):
+    import io
+
+    import PIL.Image
+    fig, ax = _render.new_figure(1, (2, 1.5))
+    fig.patch.set_alpha(alpha)
+    ax.plot([0, 1], [1, 0])
+    image = PIL.Image.open(io.BytesIO(png(fig)))
+    rgba = np.asarray(fig.canvas.buffer_rgba())
+    assert image.mode == ("RGB" if alpha == 1 else "RGBA")
+    np.testing.assert_array_equal(np.asarray(image), rgba[..., :3] if alpha == 1 else rgba)  # lossless
+
+
 def test_time_update_takes_a_panel_and_known_controls(noise_pair):
     view = noising_view(noise_pair)
     with pytest.raises(TypeError, match="takes the panel that wire"):

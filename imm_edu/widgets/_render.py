@@ -91,7 +91,8 @@ def png(fig):
     """PNG bytes of `fig`: one draw (a tight bounding box would cost a second one) and fast compression (live
     images are not stored in the notebook). The first call freezes the layout unless `freeze` already did. If
     animate() was called, the static part is drawn once and cached, and each later call only restores it and
-    draws the animated artists (and pastes the overlays): about 4x faster than a full draw."""
+    draws the animated artists (and pastes the overlays): about 4x faster than a full draw. An opaque figure is
+    encoded without its alpha channel."""
     canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
     if not getattr(fig, "layout_frozen", False):
         freeze(fig)
@@ -112,9 +113,11 @@ def png(fig):
             canvas.restore_region(pixels)
     else:
         canvas.draw()
+    image = PIL.Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+    if fig.patch.get_facecolor()[3] == 1:  # opaque: RGB says the same in 3/4 of the bytes (encodes ~25% faster)
+        image = image.convert("RGB")
     buf = io.BytesIO()
-    PIL.Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1).save(
-        buf, format="png", compress_level=1)
+    image.save(buf, format="png", compress_level=1)
     return buf.getvalue()
 
 
