@@ -1,7 +1,8 @@
 """Run every lesson the ways lecturers run it outside JupyterLab, several times, and look for stalls.
 
-    python benchmarks/headless_runs.py                 # every notebooks/*.ipynb, 3 rounds -> benchmarks/headless_runs.md
+    python benchmarks/headless_runs.py     # every notebooks/*.ipynb, 3 rounds -> benchmarks/headless_runs.md
     python benchmarks/headless_runs.py --rounds 1 notebooks/03_moments_and_mmd.ipynb
+    python benchmarks/headless_runs.py --runners nbconvert --out /tmp/runs.md notebooks/03_moments_and_mmd.ipynb
 
 Each round runs each lesson with plain `jupyter nbconvert --to notebook --execute` and with
 `nbclient.NotebookClient(nb).execute()`, both at default settings, each in a subprocess. Both record, per cell,
@@ -23,6 +24,7 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
+RUNNERS = ["nbconvert", "nbclient"]
 
 
 def largest_gap(nb):
@@ -67,12 +69,14 @@ def main(argv=None):
     parser.add_argument("notebooks", nargs="*", type=Path)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--guard", type=int, default=600, help="seconds before a run counts as hung")
+    parser.add_argument("--runners", nargs="+", choices=RUNNERS, default=RUNNERS)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "headless_runs.md")
     args = parser.parse_args(argv)
     paths = [p.resolve() for p in args.notebooks] or sorted((ROOT / "notebooks").glob("*.ipynb"))
     rows = []
     for rnd in range(1, args.rounds + 1):
         for path in paths:
-            for runner in ("nbconvert", "nbclient"):
+            for runner in args.runners:
                 seconds, nb, status = run(runner, path, args.guard)
                 gap, cell = largest_gap(nb) if nb is not None else (float("nan"), None)
                 rows.append((rnd, path.stem, runner, seconds, gap, cell, status))
@@ -80,13 +84,14 @@ def main(argv=None):
                       f"(before cell {cell})  {status}", flush=True)
     load = os.getloadavg()[0]
     lines = ["# Lessons run headless: nbconvert and nbclient at default settings", "",
-             f"`python benchmarks/headless_runs.py --rounds {args.rounds}`; {os.cpu_count()} CPU cores, load average "
-             f"{load:.1f} at the end (shared machine). \"largest pause\": the longest time the kernel sat idle between "
-             "two cells, i.e. how long the runner took to notice that a cell had finished (a stall shows here).", "",
+             f"`python benchmarks/headless_runs.py --rounds {args.rounds} --runners {' '.join(args.runners)}`; "
+             f"{os.cpu_count()} CPU cores, load average {load:.1f} at the end (shared machine). \"largest pause\": "
+             "the longest time the kernel sat idle between two cells, i.e. how long the runner took to notice that "
+             "a cell had finished (a stall shows here).", "",
              "| round | lesson | runner | seconds | largest pause s | before cell | status |",
              "|---|---|---|---|---|---|---|"]
     lines += [f"| {r} | {name} | {runner} | {s:.1f} | {g:.3f} | {c} | {st} |" for r, name, runner, s, g, c, st in rows]
-    (ROOT / "benchmarks" / "headless_runs.md").write_text("\n".join(lines) + "\n")
+    args.out.write_text("\n".join(lines) + "\n")
     return 0 if all(st == "ok" for *_, st in rows) else 1
 
 
