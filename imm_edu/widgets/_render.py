@@ -114,7 +114,8 @@ def png(fig):
     else:
         canvas.draw()
     image = PIL.Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
-    if fig.patch.get_facecolor()[3] == 1:  # opaque: RGB says the same in 3/4 of the bytes (encodes ~25% faster)
+    # opaque: RGB says the same in 3/4 of the bytes and encodes ~20% faster (jump panel: 19 vs 24 ms)
+    if fig.patch.get_facecolor()[3] == 1:
         image = image.convert("RGB")
     buf = io.BytesIO()
     image.save(buf, format="png", compress_level=1)
