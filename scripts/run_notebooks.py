@@ -10,7 +10,6 @@ notebook that raises, leaving that file untouched, and prints the time each note
 to save outputs that contain a machine path (/root/, /home/, /tmp/, /work/, C:\\...).
 """
 import argparse
-import queue
 import re
 import sys
 import time
@@ -60,34 +59,11 @@ def machine_paths(nb):
     return hits
 
 
-def sliced(get_msg, step=0.5):
-    """Wrap a kernel channel's async get_msg so it waits in slices of `step` seconds. Each slice ends with a direct
-    poll of the socket, so a missed wake-up of the asyncio poller costs `step` seconds, not the whole timeout.
-    (Seen here a few times: a cell that took exactly the cell timeout, then carried on with correct outputs.)"""
-    async def get_msg_in_slices(timeout=None):
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            left = step if deadline is None else min(step, max(0.0, deadline - time.monotonic()))
-            try:
-                return await get_msg(timeout=left)
-            except queue.Empty:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise
-    return get_msg_in_slices
-
-
 def run(path, timeout=120):
     """Execute one notebook in place; returns seconds taken."""
     nb = nbformat.read(path, as_version=4)
-    # widget state must be recorded (nbclient 0.11 fails on Output widgets otherwise); strip_widget_state drops it
     client = NotebookClient(nb, kernel_name="python3", timeout=timeout, record_timing=False,
                             resources={"metadata": {"path": str(NOTEBOOKS)}})
-
-    def patch_channels(**_):
-        for channel in (client.kc.shell_channel, client.kc.iopub_channel):
-            channel.get_msg = sliced(channel.get_msg)
-
-    client.on_notebook_start = patch_channels  # runs once the kernel client exists, before the first cell
     start = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - start

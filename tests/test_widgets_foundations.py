@@ -1,6 +1,8 @@
 """Lessons 0-3 panels (imm_edu.widgets: toys, noising, sampling, pf_ode, mmd) and the shared plumbing: each
 view's update() changes the right artists, wire() drives update() from a control, and the helpers compute what
 their docstrings say."""
+import re
+
 import ipywidgets as widgets
 import matplotlib
 import numpy as np
@@ -38,7 +40,35 @@ def line_view():
 def test_png_is_png_and_update_is_fast(noise_pair):
     view = noising_view(noise_pair)
     assert png(view.fig)[:8] == b"\x89PNG\r\n\x1a\n"
-    assert time_update(view, [{"t": 0.2}, {"t": 0.7}], repeats=1) < 1000  # generous: shared CI cores
+    slider = widgets.FloatSlider(value=0.3, min=0, max=1, step=0.01, description="t")
+    panel = wire(view, t=slider)
+    assert time_update(panel, [{"t": 0.2}, {"t": 0.7}], repeats=1) < 1000  # generous: shared CI cores
+    assert slider.value == 0.3 and view.t == 0.3 and panel.shown == {"t": "0.30"}  # set back through the control
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.0])
+def test_png_drops_the_alpha_channel_only_of_an_opaque_figure(alpha):
+    import io
+
+    import PIL.Image
+    fig, ax = _render.new_figure(1, (2, 1.5))
+    fig.patch.set_alpha(alpha)
+    ax.plot([0, 1], [1, 0])
+    image = PIL.Image.open(io.BytesIO(png(fig)))
+    rgba = np.asarray(fig.canvas.buffer_rgba())
+    assert image.mode == ("RGB" if alpha == 1 else "RGBA")
+    np.testing.assert_array_equal(np.asarray(image), rgba[..., :3] if alpha == 1 else rgba)  # lossless
+
+
+def test_time_update_takes_a_panel_and_known_controls(noise_pair):
+    view = noising_view(noise_pair)
+    with pytest.raises(TypeError, match="takes the panel that wire"):
+        time_update(view, [{"t": 0.2}])
+    panel = wire(view, t=widgets.FloatSlider(value=0.3, min=0, max=1, step=0.01, description="t"))
+    with pytest.raises(ValueError, match=r"no control named \['s'\]"):
+        time_update(panel, [{"s": 0.2}])
+    with pytest.raises(ValueError, match="nothing was redrawn"):
+        time_update(panel, [{"t": 0.3}])
 
 
 def test_wire_calls_update_and_redraws(noise_pair):
@@ -46,10 +76,45 @@ def test_wire_calls_update_and_redraws(noise_pair):
     slider = widgets.FloatSlider(value=0.3, min=0, max=1, step=0.01, description="t")
     panel = wire(view, t=slider)
     assert isinstance(panel, widgets.VBox) and slider in panel.children[0].children
+    assert panel.image.value == panel.last_png and panel.renders == 1
     slider.value = 0.9
-    assert view.t == pytest.approx(0.9)
+    assert view.t == pytest.approx(0.9) and panel.renders == 2 and panel.image.value == panel.last_png
     x, eps = noise_pair
     np.testing.assert_allclose(view.cloud.get_offsets(), interpolate(x, eps, 0.9).numpy(), atol=1e-6)
+
+
+def test_wire_caption_states_the_view_values_as_the_controls_show_them(noise_pair):
+    view = noising_view(noise_pair)
+    t = widgets.FloatSlider(value=0.25, min=0, max=1, step=0.01, description="t")
+    schedule = widgets.ToggleButtons(options=[("flow matching", "fm"), ("cosine", "cosine")], description="schedule")
+    panel = wire(view, t=t, schedule=schedule)
+    assert panel.shown == {"t": "0.25", "schedule": "flow matching"}
+    assert 'data-index="0" data-label="t" data-shown="0.25">t = 0.25<' in panel.caption.value
+    assert re.search(r'data-render-ms="\d+"', panel.caption.value)
+    view.update(t=0.5)  # around the control: the next redraw states what the figure then shows
+    schedule.value = "cosine"
+    assert panel.shown == {"t": "0.50", "schedule": "cosine"} and t.value == 0.25
+
+
+def test_as_shown_writes_values_like_the_controls():
+    assert _render.as_shown(widgets.FloatSlider(readout_format=".2f"), 0.3) == "0.30"
+    assert _render.as_shown(widgets.IntSlider(), 7) == "7"
+    assert _render.as_shown(widgets.FloatLogSlider(), 0.0316227766) == "0.0316"
+    assert _render.as_shown(widgets.Dropdown(options=[("IMM", "imm"), ("CM", "cm")]), "cm") == "CM"
+    assert _render.as_shown(widgets.Checkbox(), True) == "True"
+
+
+def test_wire_shows_an_update_error_in_the_panel_and_raises_it(noise_pair):
+    view = noising_view(noise_pair)
+    menu = widgets.Dropdown(options=["gmm", "moons", "spirals"], value="gmm", description="toy")
+    panel = wire(view, toy=menu)
+    png_before = panel.last_png
+    with pytest.raises(ValueError, match="unknown toy 'spirals'"):
+        menu.value = "spirals"  # the view has no samples of spirals
+    assert "update(toy=&#x27;spirals&#x27;) failed: ValueError: unknown toy" in panel.error.value
+    assert "noising.py" in panel.error.value and panel.last_png == png_before and panel.shown == {"toy": "gmm"}
+    menu.value = "moons"
+    assert panel.error.value == "" and panel.shown == {"toy": "moons"}
 
 
 def test_gallery_switches_points():
@@ -207,6 +272,16 @@ def test_mmd_view_updates_values_and_blocks():
     view.update(kernel="energy", second="rings (same mean & cov.)")
     assert abs(view.mmd2_v) < 1e-10
     assert np.abs(view.wit.get_array()).max() < 1e-8  # witness is constant (then centred): sees nothing
+
+
+@pytest.mark.parametrize("kernel", ["laplace", "rbf", "energy", "distance"])
+@pytest.mark.parametrize("unbiased", [False, True])
+def test_mmd2_from_gram_matches_kernels_mmd2(kernel, unbiased):
+    g = torch.Generator().manual_seed(3)
+    a, b = torch.randn(7, 2, generator=g, dtype=torch.float64), torch.randn(5, 2, generator=g, dtype=torch.float64) + 0.4
+    both = torch.cat([a, b])
+    value = mmd.mmd2_from_gram(kernels.gram(both, both, kernel, 1.3), 7, unbiased=unbiased)
+    assert value.item() == pytest.approx(kernels.mmd2(a, b, kernel, 1.3, unbiased=unbiased).item(), abs=1e-12)
 
 
 def test_witness_integrates_to_mmd():

@@ -3,6 +3,7 @@ untrained models: no checkpoints."""
 import functools
 
 import ipywidgets as widgets
+import numpy as np
 import pytest
 import torch
 
@@ -91,6 +92,22 @@ def test_mapping_view_base_case_ends_where_r_leaves_s():
     assert view.base_end > 0.5
 
 
+@pytest.mark.parametrize("k", [1, 5, 9, 13, 20])
+def test_mapping_view_draws_any_k_not_only_the_family(k):
+    view = jump.MappingView(ks=(6, 10), k=10)
+    view.update(k=k)
+    r = mapping_r(torch.zeros(600, dtype=torch.float64), view.t, k=k)
+    np.testing.assert_allclose(view.current[0].get_ydata(), r.numpy())
+    assert view.k == k and f"k = {k}:" in view.ax_gap.get_title()
+
+
+def test_mapping_view_refuses_a_k_that_is_not_a_whole_number():
+    view = jump.MappingView(ks=(6,), k=6)
+    for bad in (0, 2.5):
+        with pytest.raises(ValueError, match="k must be a whole number >= 1"):
+            view.update(k=bad)
+
+
 @pytest.mark.parametrize("smoothing", ["none", "step"])
 @pytest.mark.parametrize("M", [1, 2, 5])
 def test_group_forces_are_minus_the_gradient_of_imm_loss(M, smoothing):
@@ -158,6 +175,7 @@ def test_samples_view_falls_back_to_a_method_s_own_sampler():
     view.update(method="imm", sampler="restart", steps=3)
     assert view.sampler == "restart" and view.energy == pytest.approx(view.score("imm", "restart", 3))
     assert all(len(v) == 3 for v in view.curves.values())
+    assert view.samplers("imm") == ("pushforward", "restart") and view.samplers("cm") == ("restart",)
 
 
 def test_quality_vs_nfe_shape():

@@ -105,11 +105,11 @@ class JumpView:
                                       label="a few particles: t → s"))
             style_square(ax, titles[kind])
             ax.set(xticks=[-1, 0, 1], yticks=[-1, 0, 1])  # few tick labels: text is most of the drawing time
-            ax.legend(handles=handles, loc="lower left", fontsize=9, framealpha=0.85)
+            ax.legend(handles=handles, loc="lower left", fontsize=9, framealpha=1, fancybox=False)
             self.info[kind] = ax.text(0.02, 0.98, "", transform=ax.transAxes, va="top", fontsize=10.5,
                                       bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none"})
-        animate(self.fig, [*self.cloud.values(), *self.start.values(), *self.arrows.values(), *self.info.values(),
-                           *(ax.get_legend() for ax in axes)])  # legends last: particles never hide them
+        animate(self.fig, [*self.cloud.values(), *self.start.values(), *self.arrows.values(), *self.info.values()],
+                overlays=[ax.get_legend() for ax in axes])  # legends on top: particles never hide them
         self.toy = self.t = self.s = None
         self._x_t = {}
         self.update(toy=toy, t=t, s=s)
@@ -174,22 +174,23 @@ def plot_jump_paths(imm, ddim_model, x_t, t, n_s=41, background=None):
 
 class MappingView:
     """r(s, t) for several k (constant decrement in eta, [P] App. C.6-C.7). Left: r against t, with the base
-    case r = s shaded; right: the gap t - r (log scale). update(k=...) highlights one k."""
+    case r = s shaded; right: the gap t - r (log scale). The family `ks` is drawn faintly; update(k=...) draws
+    r for any k >= 1 on top (computed on demand: 600 points, well under a millisecond)."""
 
     def __init__(self, ks=(4, 6, 8, 10, 12, 15), *, k=10, s=0.0, schedule="fm"):
-        self.ks, self.s = ks, s
-        t_max = T_MAX[schedule]
-        self.t = torch.linspace(s + 1e-4, t_max, 600, dtype=torch.float64)
+        self.ks, self.s, self.schedule = ks, s, schedule
+        self.t_max = T_MAX[schedule]
+        self.t = torch.linspace(s + 1e-4, self.t_max, 600, dtype=torch.float64)
         self.fig, (self.ax_r, self.ax_gap) = new_figure(2, (11, 4.3))
         cmap = plt.get_cmap(K_CMAP)
-        self.lines = {}
         for i, kk in enumerate(ks):
-            r = mapping_r(torch.full_like(self.t, s), self.t, k=kk, schedule=schedule, t_max=t_max)
+            r = self.r(kk)
             c = cmap(i / max(1, len(ks) - 1))
-            self.lines[kk] = (self.ax_r.plot(to_np(self.t), to_np(r), color=c, lw=1.5, label=f"k = {kk}")[0],
-                              self.ax_gap.plot(to_np(self.t), to_np((self.t - r).clamp_min(1e-12)), color=c, lw=1.5,
-                                               label=f"k = {kk}")[0])
+            self.ax_r.plot(to_np(self.t), to_np(r), color=c, lw=1.2, alpha=0.45, label=f"k = {kk}")
+            self.ax_gap.plot(to_np(self.t), to_np((self.t - r).clamp_min(1e-12)), color=c, lw=1.2, alpha=0.45)
         self.ax_r.plot([0, 1], [0, 1], ls=":", color="black", lw=1, label="r = t")
+        self.current = (self.ax_r.plot([], [], color="black", lw=3, label="chosen k")[0],
+                        self.ax_gap.plot([], [], color="black", lw=3)[0])
         self.base = self.ax_r.axvspan(0, 0, color=COLORS["data"], alpha=0.15, label="base case r = s")
         self.ax_r.set(xlim=(0, 1), ylim=(0, 1), xlabel="t (start time)", ylabel="r(s, t)",
                       title=f"intermediate time r for s = {s:g}")
@@ -197,18 +198,24 @@ class MappingView:
                         ylabel="gap t − r (log scale)", title="how far the target r is from t")
         for ax in (self.ax_r, self.ax_gap):
             ax.grid(alpha=0.3)
-        self.ax_r.legend(fontsize=8.5, loc="upper left")
+        legend = self.ax_r.legend(fontsize=8.5, loc="upper left", framealpha=1, fancybox=False)
+        animate(self.fig, [self.base, *self.current, self.ax_gap.title], overlays=[legend])
         self.k = None
         self.update(k=k)
 
+    def r(self, k):
+        """r(s, t) on the view's t grid for one k."""
+        return mapping_r(torch.full_like(self.t, self.s), self.t, k=k, schedule=self.schedule, t_max=self.t_max)
+
     def update(self, k=None):
-        self.k = self.k if k is None else int(k)
-        for kk, pair in self.lines.items():
-            for line in pair:
-                line.set_linewidth(4 if kk == self.k else 1.2)
-                line.set_alpha(1 if kk == self.k else 0.45)
-        r = to_np(self.lines[self.k][0].get_ydata())
-        self.base_end = float(to_np(self.t)[r <= self.s + 1e-12].max(initial=self.s))
+        if k is not None:
+            if int(k) != k or k < 1:
+                raise ValueError(f"k must be a whole number >= 1 (d_eta = eta range / 2^k); got {k!r}")
+            self.k = int(k)
+        r = self.r(self.k)
+        self.current[0].set_data(to_np(self.t), to_np(r))
+        self.current[1].set_data(to_np(self.t), to_np((self.t - r).clamp_min(1e-12)))
+        self.base_end = float(to_np(self.t)[to_np(r) <= self.s + 1e-12].max(initial=self.s))
         self.base.set_x(0)
         self.base.set_width(self.base_end)
         self.ax_gap.set_title(f"gap t − r; k = {self.k}: r = s for t ≤ {self.base_end:.3f}")

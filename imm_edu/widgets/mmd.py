@@ -13,8 +13,10 @@ import torch
 from .. import toy
 from ..kernels import gram, mmd2
 from ..plot import COLORS, style_square
-from ._render import freeze, new_figure, to_np
+from ._render import animate, new_figure, redraw_background, to_np
 from .noising import EXTENT, density_grid
+
+WITNESS_GRID = 40  # points per side of the witness image (the widget's largest cost: 40^2 x 300 kernel values)
 
 
 def _match_mean_cov(b, a):
@@ -54,6 +56,18 @@ def block_means(k, n_a):
     return k[:n_a, :n_a].mean(), k[n_a:, n_a:].mean(), k[:n_a, n_a:].mean()
 
 
+def mmd2_from_gram(k, n_a, unbiased=False):
+    """MMD^2 between P (the first n_a points) and Q (the rest) from the kernel matrix k of [P; Q], as kernels.mmd2
+    computes it from three separate matrices: V-statistic PP + QQ - 2 PQ (block means); the U-statistic's PP and QQ
+    means skip the diagonal."""
+    pp, qq, pq = block_means(k, n_a)
+    if unbiased:
+        m, n = n_a, len(k) - n_a
+        pp = (pp * m * m - k[:n_a, :n_a].trace()) / (m * (m - 1))
+        qq = (qq * n * n - k[n_a:, n_a:].trace()) / (n * (n - 1))
+    return pp + qq - 2 * pq
+
+
 def _by_x1(x):
     return x[torch.argsort(x[:, 0])]  # display order only: MMD does not depend on it
 
@@ -65,32 +79,37 @@ class MMDView:
 
     def __init__(self, a, clouds, *, second=None, kernel="laplace", bandwidth=0.5):
         self.a, self.clouds, self.n_a = _by_x1(a), clouds, len(a)
-        self.grid = density_grid(60)
+        self.grid = density_grid(WITNESS_GRID)  # drawn with bilinear smoothing: a coarse grid looks the same
         self.fig, (self.ax, self.ax_k) = new_figure(2, (10, 4.6))
-        self.wit = self.ax.imshow(np.zeros((60, 60)), extent=EXTENT, origin="lower", cmap="coolwarm",
+        self.wit = self.ax.imshow(np.zeros((WITNESS_GRID, WITNESS_GRID)), extent=EXTENT, origin="lower", cmap="coolwarm",
                                   interpolation="bilinear")
         self.pts_a = self.ax.scatter(*to_np(a).T, s=10, color=COLORS["data"], linewidths=0, label="P")
         self.pts_b = self.ax.scatter([], [], s=10, color=COLORS["imm"], linewidths=0, label="Q")
         style_square(self.ax)
-        self.ax.legend(loc="upper left", fontsize=9, markerscale=2)
+        legend = self.ax.legend(loc="upper left", fontsize=9, markerscale=2, framealpha=1, fancybox=False)
         n = self.n_a + len(next(iter(clouds.values())))
         # 16 colour levels: the 90,000-entry matrix then compresses to a smaller PNG per update (~230 KB, not ~350)
         self.kmat = self.ax_k.imshow(np.zeros((n, n)), cmap=plt.get_cmap("viridis", 16), interpolation="nearest")
-        self.fig.colorbar(self.kmat, ax=self.ax_k, shrink=0.85, label="k(u, v)")
-        self.ax_k.axhline(self.n_a - 0.5, color="white", lw=1.5)
-        self.ax_k.axvline(self.n_a - 0.5, color="white", lw=1.5)
+        colorbar = self.fig.colorbar(self.kmat, ax=self.ax_k, shrink=0.85, label="k(u, v)")
+        split = [self.ax_k.axhline(self.n_a - 0.5, color="white", lw=1.5),
+                 self.ax_k.axvline(self.n_a - 0.5, color="white", lw=1.5)]
         box = {"boxstyle": "round", "facecolor": "white", "alpha": 0.85}
         mid_a, mid_b = self.n_a / 2, (self.n_a + n) / 2
         self.block_text = [self.ax_k.text(x, y, "", ha="center", va="center", fontsize=10, bbox=box)
                            for x, y in ((mid_a, mid_a), (mid_b, mid_b), (mid_b, mid_a))]
         self.ax_k.set_xticks([mid_a, mid_b], ["P", "Q"])
         self.ax_k.set_yticks([mid_a, mid_b], ["P", "Q"])
+        # an update redraws the inside of both axes and the colour bar (its scale follows the matrix)
+        animate(self.fig, [self.wit, self.pts_a, self.pts_b, self.kmat, *split, *self.block_text,
+                           self.ax_k.title, colorbar.ax], overlays=[legend])
         self.second, self.kernel, self.bandwidth = None, kernel, bandwidth
         self.update(second=second or next(iter(clouds)))
-        freeze(self.fig)
 
     def update(self, second=None, kernel=None, bandwidth=None):
-        self.second = second or self.second
+        if second and second != self.second:
+            self.second = second
+            self.ax.set_title(f"Q: {second}\nwitness: red = Q denser, blue = P denser", fontsize=11)
+            redraw_background(self.fig)  # the title is static: redrawn only with a new Q
         self.kernel = kernel or self.kernel
         self.bandwidth = float(bandwidth or self.bandwidth)
         b, scale = _by_x1(self.clouds[self.second]), 1 / self.bandwidth
@@ -101,14 +120,13 @@ class MMDView:
         for text, label, value in zip(self.block_text, ("PP", "QQ", "PQ"), block_means(k, self.n_a)):
             text.set_text(f"mean {label}\n{value.item():.3f}")
         w = witness(self.a, b, self.kernel, scale, self.grid)
-        w = to_np(w - w.mean()).reshape(60, 60)
+        w = to_np(w - w.mean()).reshape(WITNESS_GRID, WITNESS_GRID)
         lim = np.abs(w).max()
         self.wit.set_data(w)
         self.wit.set_clim(-lim - 1e-9, lim + 1e-9)
         self.pts_b.set_offsets(to_np(b))
-        self.mmd2_v = mmd2(self.a, b, self.kernel, scale).item()
-        self.mmd2_u = mmd2(self.a, b, self.kernel, scale, unbiased=True).item()
-        self.ax.set_title(f"Q: {self.second}\nwitness: red = Q denser, blue = P denser", fontsize=11)
+        self.mmd2_v = mmd2_from_gram(k, self.n_a).item()  # the matrix on the right, no second kernel pass
+        self.mmd2_u = mmd2_from_gram(k, self.n_a, unbiased=True).item()
         self.ax_k.set_title(f"{self.kernel}, bandwidth {self.bandwidth:.2g}: MMD² = PP + QQ − 2 PQ\n"
                             f"V-statistic {self.mmd2_v:.4f},  U-statistic {self.mmd2_u:.4f}", fontsize=11)
         return self

@@ -13,7 +13,7 @@ import torch
 from ..plot import COLORS, LIMITS, style_square
 from ..schedules import alpha_sigma, eta, interpolate, log_snr
 from ..toy import GAUSSIAN_MIXTURE
-from ._render import freeze, new_figure, to_np
+from ._render import animate, new_figure, redraw_background, to_np
 
 
 # the schedules have colours of their own: a schedule is not a method (DDIM and FM can run on either)
@@ -90,15 +90,17 @@ class NoisingView:
         self.heads = self.ax.scatter(np.zeros(n_paths), np.zeros(n_paths), s=40, color=COLORS["exact"],
                                      edgecolors="white", zorder=3, label=r"paths from $x$ (t=0) to $\varepsilon$ (t=1)")
         style_square(self.ax)
-        self.ax.legend(loc="upper left", fontsize=9, framealpha=0.8)
+        legend = self.ax.legend(loc="upper left", fontsize=9, framealpha=1, fancybox=False)
         self.alpha_line, = self.ax_sched.plot([], [], lw=2.5, label=r"$\alpha_t$ (signal)")
         self.sigma_line, = self.ax_sched.plot([], [], lw=1.5, ls=":", label=r"$\sigma_t$ (noise)")
         self.marks = self.ax_sched.scatter([0, 0], [0, 0], s=40, color="black", zorder=3)
         self.t_line = self.ax_sched.axvline(0, color="black", lw=0.8)
         self.ax_sched.set(xlim=(0, 1), ylim=(-0.03, 1.03), xlabel="t   (0 = data, 1 = noise)", ylabel="coefficient")
+        # moving t redraws only these over the cached frame and schedule curves (a new schedule redraws those too)
+        animate(self.fig, [self.density, self.cloud, *self.paths, self.heads, self.ax.title, self.t_line, self.marks,
+                           self.ax_sched.title], overlays=[legend])
         self.t = self.schedule = self.toy = None
         self.update(t=t, schedule=schedule, toy=toy)
-        freeze(self.fig)
 
     def update(self, t=None, schedule=None, toy=None):
         t = self.t if t is None else float(t)
@@ -112,6 +114,7 @@ class NoisingView:
                 line.set_data(self.t_grid.numpy(), y.numpy())
                 line.set_color(SCHEDULE_STYLE[schedule]["color"])
             self.ax_sched.legend(loc="center left", title=f"{schedule} schedule")
+            redraw_background(self.fig)
         if schedule != self.schedule or toy != self.toy:
             x = self.samples[toy][:self.n_paths]
             path = to_np(particle_paths(x, self.eps[:self.n_paths], self.t_grid, schedule))

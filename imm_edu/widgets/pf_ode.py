@@ -14,7 +14,7 @@ from ..ddim import ddim
 from ..plot import COLORS, style_square
 from ..schedules import alpha_sigma
 from ..toy import GAUSSIAN_MIXTURE
-from ._render import freeze, new_figure, one_thread, to_np
+from ._render import animate, new_figure, one_thread, to_np
 from .noising import DENSITY_CMAP, density_grid, gmm_density
 
 
@@ -81,23 +81,25 @@ class DDIMLineView:
                    for ax in (self.ax, self.ax_cloud)]
         p, ddim_c, exact_c = self.particles, COLORS["ddim"], COLORS["exact"]
         halo = [patheffects.withStroke(linewidth=4, foreground="white")]
+        paths = []
         for i, idx in enumerate(p):
-            self.ax.plot(*to_np(self.one_step[:, idx]).T, color=ddim_c, ls="--", lw=2, path_effects=halo,
-                         label="one DDIM step t → s, all s" if i == 0 else None)
-            self.ax.plot(*to_np(self.exact[:, idx]).T, color=exact_c, lw=2, path_effects=halo,
-                         label="exact PF-ODE t → s, all s" if i == 0 else None)
-        self.ax.scatter(*to_np(self.x_t[p]).T, marker="X", s=90, color="black", edgecolors="white", zorder=4,
-                        label=rf"start $x_t$, t = {t:g}")
+            paths += self.ax.plot(*to_np(self.one_step[:, idx]).T, color=ddim_c, ls="--", lw=2, path_effects=halo,
+                                  label="one DDIM step t → s, all s" if i == 0 else None)
+            paths += self.ax.plot(*to_np(self.exact[:, idx]).T, color=exact_c, lw=2, path_effects=halo,
+                                  label="exact PF-ODE t → s, all s" if i == 0 else None)
+        start = self.ax.scatter(*to_np(self.x_t[p]).T, marker="X", s=90, color="black", edgecolors="white", zorder=4,
+                                label=rf"start $x_t$, t = {t:g}")
         self.ddim_marks = self.ax.scatter(*to_np(self.x_t[p]).T, s=60, color=ddim_c, edgecolors="white", zorder=5)
         self.exact_marks = self.ax.scatter(*to_np(self.x_t[p]).T, s=60, color=exact_c, edgecolors="white", zorder=5)
         self.cloud = self.ax_cloud.scatter([], [], s=5, color=ddim_c, alpha=0.6, linewidths=0,
                                            label=rf"{n_cloud} points after one DDIM step")
-        for ax in (self.ax, self.ax_cloud):
-            style_square(ax, limits=limits)
-            ax.legend(loc="lower left", fontsize=9, framealpha=0.9)
+        legends = [style_square(ax, limits=limits).legend(loc="lower left", fontsize=9, framealpha=1, fancybox=False)
+                   for ax in (self.ax, self.ax_cloud)]
+        # everything inside the axes changes with q_s behind it; only the frames and tick labels stay cached
+        animate(self.fig, [self.bg[0], *paths, start, self.ddim_marks, self.exact_marks, self.ax.title, self.bg[1],
+                           self.cloud, self.ax_cloud.title], overlays=legends)
         self.s = None
         self.update(s=t / 3 if s is None else s)
-        freeze(self.fig)
 
     def index(self, s):
         """Index of the grid time nearest to s (clamped to [0, t])."""

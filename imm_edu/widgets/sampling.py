@@ -11,7 +11,7 @@ import torch
 
 from .. import metrics
 from ..plot import COLORS, LABELS, style_square
-from ._render import animate, freeze, new_figure, to_np
+from ._render import animate, new_figure, to_np
 
 
 def samples_by_steps(models, steps=(1, 2, 4, 8, 16, 32, 64, 128), n=1000, seed=0):
@@ -34,15 +34,17 @@ class SamplerStepsView:
         self.axes = dict(zip(samples, np.atleast_1d(axes)))
         self.points = {}
         ref = to_np(reference)
+        animated, legends = [], []
         for name, ax in self.axes.items():
             ax.scatter(ref[:, 0], ref[:, 1], s=3, alpha=0.3, color=COLORS["data"], linewidths=0, label="data")
             self.points[name] = ax.scatter([], [], s=3, alpha=0.6, color=COLORS[name], linewidths=0,
                                            label=LABELS[name])
             style_square(ax)
-            ax.legend(loc="upper left", markerscale=4, fontsize=9)
+            animated += [self.points[name], ax.title]
+            legends.append(ax.legend(loc="upper left", markerscale=4, fontsize=9, framealpha=1, fancybox=False))
+        animate(self.fig, animated, overlays=legends)  # the data stay in the cached background
         self.steps = None
         self.update(steps=steps)
-        freeze(self.fig)
 
     def update(self, steps=None):
         if steps is not None and steps != self.steps:
@@ -115,12 +117,17 @@ class SamplesView:
             self._scores[key] = metrics.energy_distance(self.samples(method, sampler, steps), self.reference)
         return self._scores[key]
 
+    def samplers(self, method):
+        """The samplers `method` has in this view (those of its curves), e.g. ("restart",) for a consistency model:
+        the options a sampler menu should offer for it."""
+        return tuple(smp for m, smp in self.curves if m == method) or (DEFAULT_SAMPLER[method],)
+
     def update(self, method=None, sampler=None, steps=None):
         self.method = self.method if method is None else method
         self.steps = int(self.steps if steps is None else steps)
         self.wanted = self.wanted if sampler is None else sampler  # what the menu asks for, kept across methods
-        own = [smp for m, smp in self.curves if m == self.method]
-        self.sampler = self.wanted if self.wanted in own else own[0] if own else DEFAULT_SAMPLER[self.method]
+        own = self.samplers(self.method)
+        self.sampler = self.wanted if self.wanted in own else own[0]
         self.current = self.samples(self.method, self.sampler, self.steps)
         self.energy = self.score(self.method, self.sampler, self.steps)
         self.points.set_offsets(to_np(self.current))

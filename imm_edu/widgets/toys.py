@@ -13,7 +13,7 @@ import torch
 from .. import toy
 from ..plot import COLORS, LABELS, LIMITS, style_square
 from ..schedules import interpolate
-from ._render import freeze, new_figure, to_np
+from ._render import animate, new_figure, to_np
 
 
 def toy_samples(n=2000, seed=0):
@@ -73,9 +73,9 @@ class ToyGalleryView:
         self.fig, self.ax = new_figure(1, (4.6, 4.4))
         self.points = self.ax.scatter([], [], s=3, alpha=0.5, color=COLORS["data"], linewidths=0)
         style_square(self.ax)
+        animate(self.fig, [self.points, self.ax.title])
         self.name = None
         self.update(name=name)
-        freeze(self.fig)
 
     def update(self, name=None):
         if name is not None and name != self.name:
