@@ -181,7 +181,8 @@ def report(results):
     for name, r in results.items():
         lines.append(f"| {name} ({r['toy']}) | " + " | ".join(f"{d:.1f} / {sd:.3f}" for _, d, sd in r["chain"]) + " |")
     REPORT.write_text("\n".join(lines) + "\n")
-    lesson = {n: {k: r[k] for k in ("group", "toy", "question", "config", "floor", "pushforward", "restart", "chain")}
+    keys = ("group", "toy", "question", "config", "floor", "pushforward", "restart", "jumps", "chain")
+    lesson = {n: {k: r[k] for k in keys}
               for n, r in results.items() if r["group"] in LESSON_GROUPS}
     LESSON_FILE.write_text(json.dumps({"made_by": "python benchmarks/diagnose_imm.py --report", "unit":
                                        "energy distance / data floor", "experiments": lesson}, indent=1) + "\n")
