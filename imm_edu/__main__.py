@@ -117,6 +117,12 @@ def bench_cmd(args):
         results, n = bench.read(args.from_json)
     else:
         results, n = bench.run(args.toys, args.methods, tuple(args.nfe or ()), args.n, args.jobs), args.n
+    old = Path(args.out_dir) / "results.json"
+    if args.merge and old.exists():
+        before, n_before = bench.read(old)
+        if n_before != n:
+            raise ValueError(f"--merge: {old} was scored with n = {n_before}, this run with n = {n}")
+        results = bench.merge(before, results)
     paths = bench.write(results, args.out_dir, n)
     print(f"wrote {', '.join(str(p.resolve()) for p in paths)} in {time.perf_counter() - start:.0f} s")
 
@@ -154,6 +160,8 @@ def parser():
     b.add_argument("--nfe", nargs="+", type=int, help="override the NFE list of every method")
     b.add_argument("--n", type=int, default=5000, help="samples and held-out points per evaluation")
     b.add_argument("--from-json", help="re-render the table and plot from a results.json instead of sampling")
+    b.add_argument("--merge", action="store_true",
+                   help="keep the other methods' numbers from the existing results.json in --out-dir")
     b.add_argument("--jobs", type=int, default=1, help="toys evaluated in parallel (one CPU thread each)")
     b.add_argument("--out-dir", default="benchmarks", help="where results.md, .json and quality_vs_nfe.png go")
     b.set_defaults(fn=bench_cmd)

@@ -1,6 +1,7 @@
 """Benchmark: sample quality against the number of network evaluations (NFE) for the shipped models.
 
     python -m imm_edu bench                  every shipped toy; writes benchmarks/results.md and quality_vs_nfe.png
+    python -m imm_edu bench --methods shortcut --merge    rescore one method, keep the others' numbers
     run(toys, methods, nfe, n, jobs)         the numbers, as a dict (tests call it reduced: one toy, few points)
 
 Each model draws n points (seed SAMPLE_SEED) at each NFE and is compared with n held-out points of its toy,
@@ -22,7 +23,8 @@ HELD_OUT_SEED = 1_000_003  # disjoint from the training seed 0, so held-out poin
 SAMPLE_SEED = 7  # prior noise of the evaluated samples
 N_EVAL = 5000
 FEW_STEP = (1, 2, 4, 8)
-NFE = {"imm": FEW_STEP, "cm": FEW_STEP, "ddim": (1, 2, 4, 8, 16, 32, 64, 128), "fm": (1, 2, 4, 8, 16, 32, 64, 128)}
+ALL_STEPS = (1, 2, 4, 8, 16, 32, 64, 128)
+NFE = {"imm": FEW_STEP, "cm": FEW_STEP, "ddim": ALL_STEPS, "fm": ALL_STEPS, "shortcut": ALL_STEPS}
 METRIC_LABELS = {"energy": "energy distance", "sliced_w2": "sliced W2", "mmd": "MMD (RBF mix)"}
 # Samplers scored besides each model's own default, at the same NFE: IMM's restart sampler ([P] Alg. 5).
 VARIANTS = {"imm": {"imm restart": {"sampler": "restart"}}}
@@ -85,6 +87,20 @@ def run(toys=None, methods=None, nfe=None, n=N_EVAL, jobs=1, progress=True):
                     print(f"  {name:>16} {key:>11}: energy " + " ".join(
                         f"{k}:{v['energy']:.4f}" for k, v in res["models"][key].items()), flush=True)
     return results
+
+
+def merge(old, new):
+    """`old` results updated with `new`'s: per toy, new models replace old ones of the same key, others stay."""
+    out = {name: {**res, **{k: dict(res[k]) for k in ("models", "train_seconds", "cpu_seconds")}}
+           for name, res in old.items()}
+    for name, res in new.items():
+        if name not in out:
+            out[name] = res
+            continue
+        out[name]["floor"] = res["floor"]
+        for k in ("models", "train_seconds", "cpu_seconds"):
+            out[name][k].update(res[k])
+    return out
 
 
 def _fmt(v):

@@ -29,6 +29,14 @@ def uniform_grid(steps, t_max, t_min=0.0):
     return torch.linspace(t_max, t_min, steps + 1, dtype=torch.float64).tolist()
 
 
+@torch.no_grad()
+def ema_step(averages, params, step, ema):
+    """averages <- decay averages + (1 - decay) params, in place, with the warm-up decay = min(ema, (1 + step) / (10 + step))."""
+    decay = min(ema, (1 + step) / (10 + step))
+    for a, p in zip(averages, params):
+        a.lerp_(p, 1 - decay)
+
+
 class ToyModel(nn.Module):
     """Base for the method models: holds the config and the net; subclasses add loss() and sampler()."""
 

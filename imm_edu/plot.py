@@ -1,4 +1,5 @@
-"""Matplotlib helpers with one palette for the whole series: data, IMM, consistency (M=1), DDIM, flow matching.
+"""Matplotlib helpers with one palette for the whole series: data, IMM, consistency (M=1), DDIM, flow matching,
+shortcut models.
 
 Every helper draws into an Axes (made if not given) and returns it, so notebooks and widgets can reuse figures.
 """
@@ -11,10 +12,11 @@ COLORS = {
     "cm": "#ff7f0e",  # orange: consistency model = IMM with M = 1
     "ddim": "#1f77b4",  # blue
     "fm": "#2ca02c",  # green
+    "shortcut": "#8c564b",  # brown: shortcut models (Frans et al. 2024)
     "exact": "#9467bd",  # purple: closed-form references (exact marginals, posterior means)
 }
 LABELS = {"data": "data", "imm": "IMM", "cm": "consistency (M=1)", "ddim": "DDIM", "fm": "flow matching",
-          "exact": "exact"}
+          "shortcut": "shortcut model", "exact": "exact"}
 LIMITS = (-1.6, 1.6)  # every toy has pooled std 0.5, so this frames all of them
 
 plt.rcParams.update({"figure.dpi": 80, "font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12,

@@ -1,6 +1,7 @@
 """One training loop for every method, blind to which one it trains.
 
-    build(method, seed=0, **config)       a fresh model: "imm", "cm" (IMM with M = 1, [P] Lemma 1), "ddim", "fm"
+    build(method, seed=0, **config)       a fresh model: "imm", "cm" (IMM with M = 1, [P] Lemma 1), "ddim", "fm",
+                                          "shortcut" (shortcut models, Frans et al. 2024)
     train_steps(model, data, ...)         generator of (step, loss): the bare loop
     fit(model, data, ...)                 adds the device, an EMA copy, a tqdm progress bar, Ctrl-C, loss history
 
@@ -17,10 +18,12 @@ from .checks import check_points
 from .ddim import DDIM, DDIMConfig
 from .flow import FMConfig, FlowMatching
 from .imm import IMM, PRESETS, IMMConfig
-from .model import pick_device
+from .model import ema_step, pick_device
+from .shortcut import Shortcut, ShortcutConfig
 
-METHODS = {"imm": (IMM, IMMConfig), "ddim": (DDIM, DDIMConfig), "fm": (FlowMatching, FMConfig)}
-METHOD_NAMES = ("imm", "cm", "ddim", "fm")  # "cm" is IMM with PRESETS["cm"], not a class of its own
+METHODS = {"imm": (IMM, IMMConfig), "ddim": (DDIM, DDIMConfig), "fm": (FlowMatching, FMConfig),
+           "shortcut": (Shortcut, ShortcutConfig)}
+METHOD_NAMES = ("imm", "cm", "ddim", "fm", "shortcut")  # "cm" is IMM with PRESETS["cm"], not a class of its own
 
 
 def build(method, seed=0, **config):
@@ -84,10 +87,11 @@ class Fit:
 
 
 def fit(model, data="checkerboard", *, steps=3000, batch=1024, lr=1e-3, cosine=False, seed=0, ema=0.999,
-        device=None, progress=True):
+        device=None, progress=True, callback=None):
     """Train `model` on `data` (toy name or (N, D) points); returns a Fit with the EMA model and the losses.
 
     cosine=True decays lr to 0 over the steps. The EMA decay warms up as min(ema, (1 + step) / (10 + step)).
+    callback(step, ema_model), if given, runs after every step (e.g. to score the model during training).
     Ctrl-C (KeyboardInterrupt) stops training cleanly and keeps the model as trained so far."""
     from tqdm.auto import tqdm
 
@@ -100,10 +104,9 @@ def fit(model, data="checkerboard", *, steps=3000, batch=1024, lr=1e-3, cosine=F
     try:
         for step, loss in train_steps(model, training_points(data, seed=seed, dim=model.cfg.dim), steps, batch=batch, lr=lr, seed=seed,
                                        cosine=cosine):
-            decay = min(ema, (1 + step) / (10 + step))
-            with torch.no_grad():
-                for p_ema, p in zip(ema_model.parameters(), model.parameters()):
-                    p_ema.lerp_(p, 1 - decay)
+            ema_step(ema_model.parameters(), model.parameters(), step, ema)
+            if callback:
+                callback(step, ema_model)
             out.losses.append(loss)
             bar.update(1)
             if step % 50 == 0:

@@ -1,6 +1,9 @@
-"""Lesson 07 (relatives and FAQ): what a timestep is, how well a grouped MMD gradient points the right way in
-high dimension, the paper's ImageNet FID numbers, and shortcut models' self-consistency target (the one formula
-defined here, for the comparison). Static figures only: no interactive view, so no update time.
+"""Lesson 07 (relatives and FAQ): the five trained methods side by side at 1, 2, 4 and 8 steps (RelativesView),
+what a timestep is, how well a grouped MMD gradient points the right way in high dimension, the paper's ImageNet
+FID numbers, and tables read from the benchmark results.
+
+Benchmark (`time_update`, one update + PNG render, torch on 1 thread, 2-core machine under load ~4):
+RelativesView ~60 ms (samples and scores precomputed).
 
 [P] = Zhou, Ermon, Song, "Inductive Moment Matching", ICML 2025, arXiv 2503.07565.
 """
@@ -10,10 +13,57 @@ import torch
 
 from .. import toy
 from ..kernels import mmd2
-from ..plot import COLORS, style_square
+from ..plot import COLORS, LABELS, style_square
 from ..schedules import interpolate
-from ._render import to_np
+from ._render import animate, new_figure, to_np
 from .toys import noise
+
+RELATIVES = ("ddim", "fm", "cm", "shortcut", "imm")  # the order of lesson 07's table
+STEP_CHOICES = (1, 2, 4, 8)  # every method can take these (the shortcut model needs powers of two)
+
+
+class RelativesView:
+    """Five panels: each method's samples after `steps` steps over the faint reference data, energy distance in
+    the title; a sixth panel: energy distance against steps for all of them, the current step count marked.
+    samples, scores: {method: {steps: (n, 2) points / energy distance}}, e.g. from sampling.samples_by_steps and
+    sampling.scores_by_steps. update(steps=...) only swaps precomputed points."""
+
+    def __init__(self, samples, scores, reference, floor=None, steps=1):
+        self.samples, self.scores = samples, scores
+        self.fig, axes = new_figure(3, (11.5, 7.6), nrows=2)
+        *panels, self.ax_curve = axes.flat
+        self.axes = dict(zip(samples, panels))
+        ref, self.points = to_np(reference), {}
+        for name, ax in self.axes.items():
+            ax.scatter(*ref.T, s=2, alpha=0.2, color=COLORS["data"], linewidths=0)
+            self.points[name] = ax.scatter(*ref.T, s=2, alpha=0.6, color=COLORS[name], linewidths=0)
+            style_square(ax)
+            ax.label_outer()
+        for name, by_steps in scores.items():
+            k = sorted(by_steps)
+            self.ax_curve.plot(k, [by_steps[i] for i in k], "o-", color=COLORS[name], label=LABELS[name])
+        if floor is not None:
+            self.ax_curve.axhline(floor, ls="--", color=COLORS["data"], label="data vs data floor")
+        self.mark = self.ax_curve.axvline(1, color="black", lw=6, alpha=0.15)
+        self.ax_curve.set(xscale="log", yscale="log", xlabel="steps (= network evaluations)",
+                          ylabel="energy distance", title="quality against steps")
+        self.ax_curve.set_xticks(sorted({k for s in scores.values() for k in s}), minor=False)
+        self.ax_curve.xaxis.set_major_formatter("{x:.0f}")
+        self.ax_curve.grid(alpha=0.3, which="both")
+        self.ax_curve.legend(fontsize=8)
+        animate(self.fig, [*self.points.values(), self.mark, *(ax.title for ax in self.axes.values())])
+        self.steps = None
+        self.update(steps=steps)
+
+    def update(self, steps=None):
+        if steps is not None and steps != self.steps:
+            for name, ax in self.axes.items():
+                self.points[name].set_offsets(to_np(self.samples[name][steps]))
+                ax.set_title(f"{LABELS[name]}, {steps} step{'s' * (steps > 1)}\n"
+                             f"energy distance {self.scores[name][steps]:.4f}", fontsize=11)
+            self.mark.set_xdata([steps, steps])
+            self.steps = steps
+        return self
 
 
 def plot_timesteps(name="checkerboard", ts=(0.0, 0.25, 0.5, 0.75, 0.994), n=2000, seed=0):
@@ -62,7 +112,7 @@ PAPER_IMAGENET_FID = {
     "SiT-XL (flow matching)": {250: 2.15},
 }
 PAPER_STYLE = {"IMM, guidance w=1.5": ("o-", COLORS["imm"]), "IMM, guidance w=1.25": ("o--", COLORS["imm"]),
-               "Shortcut model": ("s", "#8c564b"), "DiT-XL/2 (diffusion)": ("D", COLORS["ddim"]),
+               "Shortcut model": ("s", COLORS["shortcut"]), "DiT-XL/2 (diffusion)": ("D", COLORS["ddim"]),
                "SiT-XL (flow matching)": ("^", COLORS["fm"])}
 
 
@@ -81,9 +131,19 @@ def plot_paper_fid():
     return fig
 
 
-def shortcut_target(v, x_t, t, d):
-    """Shortcut models' self-consistency target (Frans et al. 2024), in IMM's time convention (t = 1 noise):
-    the velocity for one step of size 2d is the mean of two chained steps of size d,
-    v_target = (v(x_t, t, d) + v(x_t - d v(x_t, t, d), t - d, d)) / 2; one particle, fitted with L2."""
-    v1 = v(x_t, t, d)
-    return 0.5 * (v1 + v(x_t - d * v1, t - d, d))
+def steps_table(results, keys=("imm", "imm restart", "cm", "shortcut", "fm", "ddim"), steps=STEP_CHOICES,
+                metric="energy"):
+    """Markdown table of bench results ({toy: {"floor", "models": {key: {steps: {metric: v}}}}}, see bench.read):
+    one row per toy and model key, one column per step count, the best of each toy's column in bold."""
+    label = lambda key: LABELS[key.split(" ")[0]] + (f" ({key.split(' ', 1)[1]})" if " " in key else "")
+    lines = ["| toy | model | " + " | ".join(f"{k} step{'s' * (k > 1)}" for k in steps) + " |",
+             "|---|---|" + "---|" * len(steps)]
+    for name, res in results.items():
+        have = [key for key in keys if key in res["models"]]
+        best = {k: min(res["models"][key][k][metric] for key in have if k in res["models"][key]) for k in steps}
+        for key in have:
+            cells = [(lambda v: f"**{v:.5f}**" if v == best[k] else f"{v:.5f}")(res["models"][key][k][metric])
+                     if k in res["models"][key] else "" for k in steps]
+            lines.append(f"| {name} | {label(key)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {name} | data floor | " + " | ".join([f"{res['floor'][metric]:.5f}"] * len(steps)) + " |")
+    return "\n".join(lines)
