@@ -20,7 +20,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--methods", nargs="+", default=list(tc.METHODS), choices=tc.METHODS)
     p.add_argument("--toys", nargs="+", default=list(tc.TOYS))
-    p.add_argument("--jobs", type=int, default=1, help="runs in parallel, one CPU thread each (2 on an idle 2-core machine)")
+    p.add_argument("--jobs", type=int, default=1, 
+                   help="runs in parallel, one CPU thread each (2 on an idle 2-core machine)")
     p.add_argument("--from-json", action="store_true", help="only redraw from the existing results")
     args = p.parse_args(argv)
     start = time.perf_counter()

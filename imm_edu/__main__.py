@@ -80,7 +80,7 @@ def train(args):
     result = fit(build(args.method, seed=r["seed"], **r["config"]), args.toy,
                  **{k: v for k, v in r.items() if k != "config"})
     save(result.model, out, meta={"toy": args.toy, "recipe": r, "train_seconds": result.seconds})
-    nfe = 2 if args.method in ("imm", "cm") else 32
+    nfe = 2 if args.method in ("imm", "cm", "shortcut") else 32
     x = result.model.sample(2000, nfe, seed=bench.SAMPLE_SEED)
     print(f"trained {args.method} on {args.toy} in {result.seconds:.1f} s; energy distance at {nfe} NFE: "
           f"{metrics.energy_distance(x, bench.held_out(args.toy, 2000)):.4f} (2000 points)")

@@ -13,12 +13,14 @@ matching with Euler), so NFE = steps. The full run takes tens of minutes on 2 co
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from multiprocessing import get_context
+from pathlib import Path
 
 import torch
 
 from . import metrics, toy
 from .checkpoints import load_pretrained, manifest
 
+RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results.json"  # what `python -m imm_edu bench` writes
 HELD_OUT_SEED = 1_000_003  # disjoint from the training seed 0, so held-out points are fresh draws
 SAMPLE_SEED = 7  # prior noise of the evaluated samples
 N_EVAL = 5000
@@ -130,7 +132,10 @@ def markdown(results, n=N_EVAL):
              "time includes other programs sharing the machine. Regenerate with `python -m imm_edu bench`.", "",
              "IMM is scored with its default pushforward sampler ([P] Alg. 2, `imm`) and with the restart sampler "
              "([P] Alg. 5, `imm restart`: jump to t = 0, re-noise, repeat; the consistency model's default). Both "
-             "cost one network evaluation per step, and they coincide at 1 step.", ""]
+             "cost one network evaluation per step, and they coincide at 1 step. The shortcut model takes a power-of-two "
+             "number of steps, up to 128.", "",
+             "Quality against training cost (CPU seconds) for every method: `training_cost.md` and `training_cost.png` "
+             "(`python benchmarks/training_cost.py`).", ""]
     if rows := targets(results):
         lines += ["## Targets (energy distance): IMM at 1 step vs FM/DDIM at 8 NFE, IMM at 2 steps vs 32 NFE", "",
                   "| toy | IMM sampler | IMM steps | IMM | NFE | FM | DDIM | IMM <= both |",
@@ -191,7 +196,6 @@ def figure(results, metric="energy"):
 def write(results, out_dir="benchmarks", n=N_EVAL):
     """Write results.md, quality_vs_nfe.png and the raw numbers (results.json) into `out_dir`; returns the paths."""
     import json
-    from pathlib import Path
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -203,10 +207,10 @@ def write(results, out_dir="benchmarks", n=N_EVAL):
     return md, png, raw
 
 
-def read(path):
-    """(results, n) back from a results.json written by write(), to re-render without re-sampling."""
+def read(path=RESULTS):
+    """(results, n) back from a results.json written by write() (default: the repository's), to re-render without
+    re-sampling."""
     import json
-    from pathlib import Path
 
     data = json.loads(Path(path).read_text())
     for res in data["results"].values():

@@ -5,7 +5,7 @@ number of steps, 1 to M.
     step:     x_{t-d} = x_t - d v(x_t, t, d),  d in {1, 1/2, ..., 1/M}                        [SC] Sec. 3, Alg. 2
     FM rows:  v(x_t, t, 1/M)  ->  eps - x                          flow matching at the finest step size
     SC rows:  v(x_t, t, 2d)   ->  stopgrad (v~(x_t, t, d) + v~(x', t - d, d)) / 2,  x' = x_t - d v~(x_t, t, d)
-    loss:     mean over the batch of ||v - target||^2, 1 row in `bootstrap_every` an SC row      [SC] Eq. 5
+    loss:     mean over the batch of ||v - target||^2, 1 row in `bootstrap_every` an SC row      [SC] Sec. 3
 The network is v = sigma_d G(c_in(t) x_t, 1000 t, 1000 d) on the OT path x_t = (1 - t) x + t eps, with d as
 the second time input (IMM's net with the stride t - s). v~ is the teacher: an EMA of the weights (or the
 current weights when teacher_ema = 0), always without gradient. SC rows take 2d = 1, 1/2, ..., 2/M in equal
@@ -15,12 +15,12 @@ grids. x' and the SC target are clipped to +-clip sigma_d.
 Time convention: [SC] puts noise at t' = 0 and data at t' = 1, so t' = 1 - t, their velocity (data minus
 noise) is -v, their step x + d s is our x - d v, and d is the same number in both.
 
-Where this follows [SC]'s reference code (kvfrans/shortcut-models, targets_shortcut.py and train.py defaults)
-rather than the paper's equations: FM rows are conditioned on d = 1/M (the paper's Eq. 5 writes that term at
-d = 0); 1/8 of the batch is bootstrapped (bootstrap_every = 8); the teacher is the EMA model with rate 0.999
-(bootstrap_ema = 1); x' and the target are clipped at +-4 for unit-variance noise (here 4 sigma_d). Our own
-choices: d enters the net as a time (1000 d) instead of an embedded integer log2(1/d); the teacher's EMA warms
-up like train.fit's; Adam without [SC]'s weight decay 0.1, so every method shares one recipe.
+Where this follows [SC]'s reference code (kvfrans/shortcut-models, targets_shortcut.py and the train.py
+defaults) rather than the paper's equations: FM rows are conditioned on d = 1/M (the paper's combined loss in
+Sec. 3 writes that term at d = 0); 1 row in 8 is bootstrapped (bootstrap_every = 8); the teacher is the EMA model,
+rate 0.999 (bootstrap_ema = 1); x' and the target are clipped at +-4 for unit-variance noise (here 4 sigma_d).
+Our own choices: d enters the net as a time (1000 d) instead of an embedded integer log2(1/d); the teacher's EMA
+warms up like train.fit's; plain Adam without [SC]'s weight decay 0.1, so that every method shares one recipe.
 
 [SC] = Frans, Hafner, Levine, Abbeel, "One Step Diffusion via Shortcut Models", ICLR 2025, arXiv 2410.12557.
 """
@@ -43,7 +43,7 @@ class ShortcutConfig:
     t_max: float = 1.0  # x_1 = eps exactly on the OT path: sampling starts at pure noise
     max_steps: int = 128  # M, a power of two: step sizes d = 1, 1/2, ..., 1/M ([SC]: 128)
     bootstrap_every: int = 8  # 1 batch row in 8 gets the self-consistency target ([SC] code: bootstrap_every = 8)
-    teacher_ema: float = 0.999  # SC targets from an EMA of the weights ([SC] code: bootstrap_ema = 1); 0: current weights
+    teacher_ema: float = 0.999  # SC targets from an EMA of the weights ([SC] code: bootstrap_ema = 1); 0: current
     clip: float = 4.0  # x' and the SC target clipped to +-clip sigma_d ([SC] code: +-4 for unit-variance noise)
     dim: int = 2  # D, the dimension of a data point (2 for the toys)
     width: int = 128
@@ -52,7 +52,7 @@ class ShortcutConfig:
 
 
 def shortcut_target(v, x_t, t, d, clip=None):
-    """Self-consistency target for one step of size 2d from time t ([SC] Eq. 5 in our time convention):
+    """Self-consistency target for one step of size 2d from time t ([SC] Sec. 3, in our time convention):
         x' = x_t - d v(x_t, t, d),   target = (v(x_t, t, d) + v(x', t - d, d)) / 2,
     so x_t - 2d target is exactly two chained d-steps of v. t, d: numbers or (B,) tensors; clip: x' and the
     target are clamped to [-clip, clip] (None: no clipping)."""
@@ -74,7 +74,8 @@ class Shortcut(ToyModel):
         c = self.cfg
         if isinstance(c.max_steps, bool) or not isinstance(c.max_steps, int) or c.max_steps < 2 or \
                 c.max_steps & (c.max_steps - 1):
-            raise ValueError(f"max_steps must be a power of two >= 2 (the finest step is 1/max_steps), got {c.max_steps!r}")
+            raise ValueError(f"max_steps must be a power of two >= 2 (the finest step is 1/max_steps), "
+                             f"got {c.max_steps!r}")
         if not isinstance(c.bootstrap_every, int) or c.bootstrap_every < 1:
             raise ValueError(f"bootstrap_every must be a positive integer, got {c.bootstrap_every!r}")
         if not 0 <= c.teacher_ema < 1:

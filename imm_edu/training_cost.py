@@ -2,8 +2,9 @@
 at checkpoints during training, against the CPU seconds spent training so far.
 
     curve(method, toy)            [{"step", "cpu_seconds", "energy": {nfe: value}}, ...] for one training run
-    run(methods, toys, jobs)      {toy: {"floor": v, "methods": {method: {"recipe", "curve"}}}}
-    merge(old, new)  best(method, entry)  summary_table(results)  markdown(results)  figure(results)  write(results)  read()
+    run(methods, toys, jobs)      {toy: {"floor": v, "methods": {method: {"recipe", "load_average", "curve"}}}}
+    best(method, entry)           [(cpu_seconds, energy, nfe), ...]: what the figure plots
+    merge  summary_table  markdown  figure  write  read
 
 The command is benchmarks/training_cost.py. CPU seconds are time.process_time of a one-thread process, scoring
 time left out (other programs on the machine do not inflate them, unlike wall time). Quality is the energy
@@ -13,6 +14,7 @@ of the full recipe, whose learning rate decays along a cosine over all its steps
 a shorter recipe would give.
 """
 import json
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -23,7 +25,7 @@ import torch
 from . import bench
 from .train import build, fit
 
-RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "training_cost.json"
+RESULTS = bench.RESULTS.with_name("training_cost.json")
 METHODS = ("imm", "cm", "shortcut", "fm", "ddim")
 TOYS = ("checkerboard", "moons")
 CHECKPOINTS = (100, 200, 400, 700, 1000, 1500, 2000, 3000, 4000, 5000, 6000)  # about log-spaced, and the last step
@@ -57,7 +59,13 @@ def curve(method, name, recipe=None, checkpoints=CHECKPOINTS, n=bench.N_EVAL, th
 
 
 def _one(method, name, recipe, checkpoints, n):
-    return method, name, recipe, curve(method, name, recipe, checkpoints, n)
+    """One run in a worker process, with the machine's 1-minute load average before and after it: on a busy
+    machine CPU seconds grow too (shared caches, context switches), so curves run at different loads compare less
+    well."""
+    before = os.getloadavg()[0]
+    points = curve(method, name, recipe, checkpoints, n)
+    return method, name, {"recipe": recipe, "load_average": [round(before, 2), round(os.getloadavg()[0], 2)],
+                          "curve": points}
 
 
 def run(methods=METHODS, toys=TOYS, jobs=1, steps=None, checkpoints=CHECKPOINTS, n=bench.N_EVAL, progress=True):
@@ -70,10 +78,10 @@ def run(methods=METHODS, toys=TOYS, jobs=1, steps=None, checkpoints=CHECKPOINTS,
     with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
         futures = [pool.submit(_one, m, t, recipes[m], checkpoints, n) for m in methods for t in toys]
         for fut in futures:
-            method, name, recipe, points = fut.result()
-            results[name]["methods"][method] = {"recipe": recipe, "curve": points}
+            method, name, entry = fut.result()
+            results[name]["methods"][method] = entry
             if progress:
-                last = points[-1]
+                last = entry["curve"][-1]
                 print(f"{method:>8} {name:>13}: {last['cpu_seconds']:6.1f} CPU s, best energy "
                       f"{best(method, results[name]['methods'][method])[-1][1]:.5f}", flush=True)
     return results
@@ -105,17 +113,18 @@ def _order(methods):
 
 
 def summary_table(results):
-    """Markdown: per toy and method, the training CPU seconds, the final quality, and when the curve first came
-    within 2x the data floor."""
-    lines = ["| toy | floor | method | CPU s | final energy (steps) | first within 2x floor: CPU s (step) |",
-             "|---|---|---|---|---|---|"]
+    """Markdown: per toy and method, the training CPU seconds, the final quality, when the curve first came within
+    2x the data floor, and the machine's load average before and after the run."""
+    lines = ["| toy | floor | method | CPU s | final energy (steps) | first within 2x floor: CPU s (step) | load |",
+             "|---|---|---|---|---|---|---|"]
     for name, res in results.items():
         for method in _order(res["methods"]):
             entry = res["methods"][method]
             pts = best(method, entry)
             first = next(((c, p["step"]) for (c, e, _), p in zip(pts, entry["curve"]) if e <= 2 * res["floor"]), None)
             lines.append(f"| {name} | {res['floor']:.5f} | {method} | {pts[-1][0]:.0f} | {pts[-1][1]:.5f} "
-                         f"({pts[-1][2]}) | {'%.0f (%d)' % first if first else 'not reached'} |")
+                         f"({pts[-1][2]}) | {'%.0f (%d)' % first if first else 'not reached'} | "
+                         + "–".join(f"{v:.1f}" for v in entry.get("load_average", [])) + " |")
     return "\n".join(lines)
 
 
@@ -126,6 +135,8 @@ def markdown(results, n=bench.N_EVAL):
              "during one training run with the shipped recipe (`imm_edu.train_all.RECIPES`), against the CPU seconds "
              "of training so far (one thread, scoring time excluded). IMM, CM and shortcut are scored at 1, 2, 4 "
              "and 8 steps and their best is the summary; FM and DDIM at 8 and 32 NFE (summary: 32). "
+             "Load: the machine's 1-minute load average before and after the run (2 cores); CPU seconds measured on a busy "
+             "machine come out higher, so compare curves made at similar loads. "
              "Regenerate with `python benchmarks/training_cost.py` (`--methods imm cm` redoes two methods).", "",
              "## Summary", "", summary_table(results), ""]
     all_nfe = sorted({int(k) for res in results.values() for e in res["methods"].values() for p in e["curve"]

@@ -90,7 +90,8 @@ def test_teacher_is_the_same_average_as_fits_ema():
     """After n loss calls and n optimizer steps, the teacher equals fit's EMA of the weights after n - 1 steps."""
     from imm_edu import fit
     steps = 5
-    res = fit(build("shortcut", seed=2, width=16, depth=1), "moons", steps=steps, batch=64, progress=False, device="cpu")
+    res = fit(build("shortcut", seed=2, width=16, depth=1), "moons", steps=steps, batch=64, progress=False,
+              device="cpu")
     ema_after_steps = res.model  # EMA after `steps` optimizer steps
     # rebuild the same run and look at the teacher at the start of loss call steps + 1
     model = build("shortcut", seed=2, width=16, depth=1)

@@ -8,7 +8,7 @@ from imm_edu.train_all import RECIPES
 
 
 def fake_entry(method, values, nfe):
-    return {"recipe": RECIPES[method], "curve": [
+    return {"recipe": RECIPES[method], "load_average": [1.0, 2.5], "curve": [
         {"step": 100 * (i + 1), "cpu_seconds": 10.0 * (i + 1), "energy": {str(k): v * k for k in nfe}}
         for i, v in enumerate(values)]}
 
@@ -43,15 +43,16 @@ def test_merge_keeps_methods_not_rerun():
     merged = tc.merge(old, new)
     assert merged["moons"]["methods"]["fm"] == old["moons"]["methods"]["fm"]
     assert merged["moons"]["methods"]["imm"]["curve"][0]["energy"]["1"] == 0.5
-    assert set(merged) == {"moons", "checkerboard"} and old["moons"]["methods"]["imm"]["curve"][0]["energy"]["1"] == 0.01
+    assert set(merged) == {"moons", "checkerboard"}
+    assert old["moons"]["methods"]["imm"]["curve"][0]["energy"]["1"] == 0.01  # the input is untouched
 
 
 def test_write_and_read_round_trip(tmp_path):
     raw, md, png = tc.write(fake_results(), tmp_path, n=10)
     assert tc.read(raw) == (fake_results(), 10)
     text = md.read_text()
-    assert "| moons | 0.00100 | imm | 20 | 0.00200 (1) | 20 (200) |" in text  # 0.002 <= 2 x floor at step 200
-    assert "| moons | 0.00100 | fm | 20 | 0.00320 (32) | not reached |" in text
+    assert "| moons | 0.00100 | imm | 20 | 0.00200 (1) | 20 (200) | 1.0–2.5 |" in text  # 0.002 <= 2 x floor at step 200
+    assert "| moons | 0.00100 | fm | 20 | 0.00320 (32) | not reached | 1.0–2.5 |" in text
     for table in text.split("\n\n"):
         rows = [line for line in table.splitlines() if line.startswith("|")]
         assert len({row.count("|") for row in rows}) <= 1, table
