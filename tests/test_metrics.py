@@ -38,3 +38,12 @@ def test_bad_input():
         metrics.mmd(torch.full((5, 2), float("nan")), torch.zeros(5, 2))
     with pytest.raises(TypeError):
         metrics.sliced_w2([[0.0, 0.0]], torch.zeros(5, 2))
+
+
+def test_energy_scorer_equals_energy_distance():
+    from imm_edu import metrics, toy
+    ref = toy.sample("moons", 300, seed=1)
+    score = metrics.energy_scorer(ref)
+    for seed in (2, 3):
+        x = toy.sample("spirals", 250, seed=seed)
+        assert score(x) == pytest.approx(metrics.energy_distance(x, ref), rel=1e-12, abs=1e-15)

@@ -222,3 +222,12 @@ def test_steps_table_marks_the_best_per_column():
     assert "| moons | IMM | **0.00200** | 0.00300 |  |" in text
     assert "| moons | shortcut model | 0.00400 | **0.00100** | **0.00050** |" in text
     assert "| moons | data floor | 0.00010 | 0.00010 | 0.00010 |" in text and "flow matching" not in text
+
+
+def test_best_counts_counts_the_toys_where_each_model_is_best():
+    q = lambda v: {"energy": v}
+    results = {"a": {"floor": q(0), "models": {"imm": {1: q(1), 2: q(3)}, "shortcut": {1: q(2), 2: q(2)}}},
+               "b": {"floor": q(0), "models": {"imm": {1: q(1), 2: q(1)}, "shortcut": {1: q(2), 2: q(2)}}}}
+    text = relatives.best_counts(results, keys=("imm", "shortcut", "fm"), steps=(1, 2))
+    assert "| IMM | 2 of 2 | 1 of 2 |" in text and "| shortcut model | 0 of 2 | 1 of 2 |" in text
+    assert "| flow matching | 0 of 2 | 0 of 2 |" in text

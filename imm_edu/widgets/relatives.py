@@ -131,19 +131,40 @@ def plot_paper_fid():
     return fig
 
 
-def steps_table(results, keys=("imm", "imm restart", "cm", "shortcut", "fm", "ddim"), steps=STEP_CHOICES,
-                metric="energy"):
+BENCH_KEYS = ("imm", "imm restart", "cm", "shortcut", "fm", "ddim")  # bench.run's model keys, IMM's restart variant too
+
+
+def _label(key):
+    """'imm restart' -> 'IMM (restart)'."""
+    method, _, variant = key.partition(" ")
+    return LABELS[method] + (f" ({variant})" if variant else "")
+
+
+def _best(res, keys, k, metric):
+    return min(res["models"][key][k][metric] for key in keys if key in res["models"] and k in res["models"][key])
+
+
+def steps_table(results, keys=BENCH_KEYS, steps=STEP_CHOICES, metric="energy"):
     """Markdown table of bench results ({toy: {"floor", "models": {key: {steps: {metric: v}}}}}, see bench.read):
     one row per toy and model key, one column per step count, the best of each toy's column in bold."""
-    label = lambda key: LABELS[key.split(" ")[0]] + (f" ({key.split(' ', 1)[1]})" if " " in key else "")
     lines = ["| toy | model | " + " | ".join(f"{k} step{'s' * (k > 1)}" for k in steps) + " |",
              "|---|---|" + "---|" * len(steps)]
     for name, res in results.items():
         have = [key for key in keys if key in res["models"]]
-        best = {k: min(res["models"][key][k][metric] for key in have if k in res["models"][key]) for k in steps}
+        best = {k: _best(res, have, k, metric) for k in steps}
         for key in have:
             cells = [(lambda v: f"**{v:.5f}**" if v == best[k] else f"{v:.5f}")(res["models"][key][k][metric])
                      if k in res["models"][key] else "" for k in steps]
-            lines.append(f"| {name} | {label(key)} | " + " | ".join(cells) + " |")
+            lines.append(f"| {name} | {_label(key)} | " + " | ".join(cells) + " |")
         lines.append(f"| {name} | data floor | " + " | ".join([f"{res['floor'][metric]:.5f}"] * len(steps)) + " |")
+    return "\n".join(lines)
+
+
+def best_counts(results, keys=BENCH_KEYS, steps=STEP_CHOICES, metric="energy"):
+    """Markdown table: for each model key and step count, on how many of the toys in `results` it scores best."""
+    lines = ["| model | " + " | ".join(f"{k} step{'s' * (k > 1)}" for k in steps) + " |", "|---|" + "---|" * len(steps)]
+    for key in keys:
+        wins = [sum(k in res["models"].get(key, {}) and res["models"][key][k][metric] == _best(res, keys, k, metric)
+                    for res in results.values()) for k in steps]
+        lines.append(f"| {_label(key)} | " + " | ".join(f"{w} of {len(results)}" for w in wins) + " |")
     return "\n".join(lines)
