@@ -120,7 +120,8 @@ class Shortcut(ToyModel):
     def targets(self, x, gen):
         """(x_t, t, d, target) for a batch x (B, D): the first B // bootstrap_every rows get the self-consistency
         target of the teacher for a step of size d (their 2d), the others the FM target eps - x at d = 1/M.
-        Times and step sizes are float32 (B,) and exact (dyadic)."""
+        Times and step sizes are float32 (B,) and exact (dyadic). Before the first loss() call there is no EMA
+        teacher yet and the current weights make the targets."""
         c, B = self.cfg, len(x)
         n_sc = B // c.bootstrap_every
         k = torch.cat([torch.arange(n_sc) % self.levels, torch.full((B - n_sc,), self.levels)])  # SC: 2d = 2^-k

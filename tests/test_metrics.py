@@ -41,7 +41,6 @@ def test_bad_input():
 
 
 def test_energy_scorer_equals_energy_distance():
-    from imm_edu import metrics, toy
     ref = toy.sample("moons", 300, seed=1)
     score = metrics.energy_scorer(ref)
     for seed in (2, 3):

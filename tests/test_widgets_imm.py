@@ -200,7 +200,7 @@ def test_relatives_view_works_for_every_step_choice(relatives_view):
         for name, ax in relatives_view.axes.items():
             assert torch.equal(torch.as_tensor(relatives_view.points[name].get_offsets()).float(),
                                relatives_view.samples[name][steps])
-            assert f"{steps} step" in ax.get_title() and f"{relatives_view.scores[name][steps]:.4f}" in ax.get_title()
+            assert relatives_view.labels[name].get_text().endswith(f"{relatives_view.scores[name][steps]:.4f}")
         assert list(relatives_view.mark.get_xdata()) == [steps, steps]
         pictures.add(png(relatives_view.fig))
     assert len(pictures) == len(relatives.STEP_CHOICES)
