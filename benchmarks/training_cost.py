@@ -2,6 +2,7 @@
 
     python benchmarks/training_cost.py                        imm, cm, shortcut, fm, ddim on checkerboard and moons
     python benchmarks/training_cost.py --methods imm cm       redo two methods, keep the others' curves
+    python benchmarks/training_cost.py --methods imm_paper    add IMM with exactly the paper's kernel
     python benchmarks/training_cost.py --from-json            redraw table and figure from training_cost.json
 
 Each (method, toy) trains once with its shipped recipe (imm_edu.train_all.RECIPES, read at run time) in a process
@@ -18,7 +19,7 @@ from imm_edu import training_cost as tc
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--methods", nargs="+", default=list(tc.METHODS), choices=tc.METHODS)
+    p.add_argument("--methods", nargs="+", default=list(tc.METHODS), choices=tc.ORDER)
     p.add_argument("--toys", nargs="+", default=list(tc.TOYS))
     p.add_argument("--jobs", type=int, default=1,
                    help="runs in parallel, one CPU thread each (2 on an idle 2-core machine)")

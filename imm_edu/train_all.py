@@ -29,13 +29,14 @@ TOYS = ("checkerboard", "eight_gaussians", "moons", "spirals", "gmm")
 # and k = 12 ([P]'s ImageNet value) trades a little 2-step quality on checkerboard/spirals for much better gmm.
 SHARED = {"steps": 6000, "batch": 1024, "lr": 1e-3, "cosine": True, "ema": 0.999, "seed": 0}
 RECIPES = {
-    "imm": {"config": {"width": 64, "k": 12}, **SHARED},
+    "imm": {"config": {"width": 64, "k": 12}, **SHARED},  # build("imm") adds the smoothed kernel core ("step")
+    "imm_paper": {"config": {"width": 64, "k": 12}, **SHARED},  # the same with exactly [P]'s Laplace kernel
     "cm": {"config": {"width": 64, "k": 12}, **SHARED},  # build("cm") adds M = 1, energy kernel, s = 0
     "ddim": {"config": {"width": 64}, **SHARED},
     "fm": {"config": {"width": 64}, **SHARED},
     "shortcut": {"config": {"width": 64}, **SHARED},  # 128-step grid, 1/8 bootstrap rows, EMA teacher: ShortcutConfig
 }
-QUALITY_NFE = {"imm": bench.FEW_STEP, "cm": bench.FEW_STEP, "ddim": (8, 32), "fm": (8, 32),
+QUALITY_NFE = {"imm": bench.FEW_STEP, "imm_paper": bench.FEW_STEP, "cm": bench.FEW_STEP, "ddim": (8, 32), "fm": (8, 32),
                "shortcut": (*bench.FEW_STEP, 128)}
 
 
