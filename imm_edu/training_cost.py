@@ -14,6 +14,7 @@ of the full recipe, whose learning rate decays along a cosine over all its steps
 a shorter recipe would give.
 """
 import json
+import math
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -138,7 +139,8 @@ def markdown(results, n=bench.N_EVAL):
              f"Energy distance of {n} samples of the EMA model to {n} held-out points (lower is better) at checkpoints "
              "during one training run with the shipped recipe (`imm_edu.train_all.RECIPES`), against the CPU seconds "
              "of training so far (one thread, scoring time excluded). IMM, CM and shortcut are scored at 1, 2, 4 "
-             "and 8 steps and their best is the summary; FM and DDIM at 8 and 32 NFE (summary: 32). "
+             "and 8 steps and their best is the summary; FM and DDIM at 8 and 32 NFE (summary: 32). `imm` is the "
+             "`build(\"imm\")` preset (kernel with a smoothed core), `imm_paper` IMM with exactly the paper's kernel. "
              "Load: the machine's 1-minute load average before and after the run (2 cores); CPU seconds measured on a busy "
              "machine come out higher, so compare curves made at similar loads. "
              "Regenerate with `python benchmarks/training_cost.py` (`--methods imm cm` redoes two methods).", "",
@@ -180,9 +182,13 @@ def figure(results):
         ax.set(xscale="log", yscale="log", xlabel="training CPU seconds (one thread)",
                ylabel="energy distance (lower is better)", title=name)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+    legend = {}  # one legend under the panels, so that it hides no curve; every panel's entries, once
+    for ax in axes[0]:
+        legend.update((label, h) for h, label in zip(*ax.get_legend_handles_labels()) if label not in legend)
+    labels = list(legend)
+    fig.legend(list(legend.values()), labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
     fig.suptitle("Quality against training cost: the EMA model during one run of the shipped recipe")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.025 + 0.035 * math.ceil(len(labels) / 4), 1, 1))
     return fig
 
 
