@@ -1,5 +1,5 @@
 """imm-edu: a compact, tested implementation of Inductive Moment Matching (IMM) for 2-D toys, next to DDIM,
-flow matching and consistency models, behind an interactive notebook series.
+flow matching, consistency models and shortcut models, behind an interactive notebook series.
 
 Time convention: t = 0 is data, t = 1 is noise (as in the IMM paper, arXiv 2503.07565).
 
@@ -14,12 +14,13 @@ from .ddim import DDIM, DDIMConfig, ddim
 from .flow import FlowMatching, FMConfig
 from .imm import IMM, PRESETS, IMMConfig, imm_loss, mapping_r, weight
 from .model import pick_device
+from .shortcut import Shortcut, ShortcutConfig
 from .train import METHOD_NAMES, build, fit, train_steps
 
 __all__ = [
     "toy", "schedules", "kernels", "metrics",
     "ddim", "DDIM", "DDIMConfig", "FlowMatching", "FMConfig",
-    "IMM", "IMMConfig", "PRESETS", "imm_loss", "mapping_r", "weight",
+    "IMM", "IMMConfig", "PRESETS", "imm_loss", "mapping_r", "weight", "Shortcut", "ShortcutConfig",
     "build", "fit", "train_steps", "METHOD_NAMES", "pick_device",
     "save", "load", "load_pretrained",
 ]

@@ -95,7 +95,7 @@ def train(args):
     result = fit(build(args.method, seed=r["seed"], **r["config"]), args.toy,
                  **{k: v for k, v in r.items() if k != "config"})
     save(result.model, out, meta={"toy": args.toy, "recipe": r, "train_seconds": result.seconds})
-    nfe = 2 if args.method in PRESETS else 32  # IMM and the consistency model are few-step samplers
+    nfe = 2 if args.method in (*PRESETS, "shortcut") else 32  # IMM, CM and shortcut models are few-step samplers
     x = result.model.sample(2000, nfe, seed=bench.SAMPLE_SEED)
     print(f"trained {args.method} on {args.toy} in {result.seconds:.1f} s; energy distance at {nfe} NFE: "
           f"{metrics.energy_distance(x, bench.held_out(args.toy, 2000)):.4f} (2000 points)")
@@ -133,6 +133,12 @@ def bench_cmd(args):
     else:
         _check_scored_n(args.n)
         results, n = bench.run(args.toys, args.methods, tuple(args.nfe or ()), args.n, args.jobs), args.n
+    old = Path(args.out_dir) / "results.json"
+    if args.merge and old.exists():
+        before, n_before = bench.read(old)
+        if n_before != n:
+            raise ValueError(f"--merge: {old} was scored with n = {n_before}, this run with n = {n}")
+        results = bench.merge(before, results)
     paths = bench.write(results, args.out_dir, n)
     print(f"wrote {', '.join(str(p.resolve()) for p in paths)} in {time.perf_counter() - start:.0f} s")
 
@@ -181,6 +187,8 @@ def parser():
     b.add_argument("--n", type=int, default=5000,
                    help=f"samples and held-out points per evaluation (default: 5000; at most {MAX_EACH:,})")
     b.add_argument("--from-json", help="re-render the table and plot from a results.json instead of sampling")
+    b.add_argument("--merge", action="store_true",
+                   help="keep the other methods' numbers from the existing results.json in --out-dir")
     b.add_argument("--jobs", type=int, default=1, help="toys evaluated in parallel (one CPU thread each)")
     b.add_argument("--out-dir", default="benchmarks", help="where results.md, .json and quality_vs_nfe.png go")
     b.set_defaults(fn=bench_cmd)

@@ -1,6 +1,7 @@
 """Benchmark: sample quality against the number of network evaluations (NFE) for the shipped models.
 
     python -m imm_edu bench                  every shipped toy; writes benchmarks/results.md and quality_vs_nfe.png
+    python -m imm_edu bench --methods shortcut --merge    rescore one method, keep the others' numbers
     run(toys, methods, nfe, n, jobs)         the numbers, as a dict (tests call it reduced: one toy, few points)
 
 Each model draws n points (seed SAMPLE_SEED) at each NFE and is compared with n held-out points of its toy,
@@ -12,17 +13,20 @@ matching with Euler), so NFE = steps. The full run takes tens of minutes on 2 co
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from multiprocessing import get_context
+from pathlib import Path
 
 import torch
 
 from . import metrics, toy
 from .checkpoints import load_pretrained, manifest
 
+RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results.json"  # what `python -m imm_edu bench` writes
 HELD_OUT_SEED = 1_000_003  # disjoint from the training seed 0, so held-out points are fresh draws
 SAMPLE_SEED = 7  # prior noise of the evaluated samples
 N_EVAL = 5000
 FEW_STEP = (1, 2, 4, 8)
-NFE = {"imm": FEW_STEP, "cm": FEW_STEP, "ddim": (1, 2, 4, 8, 16, 32, 64, 128), "fm": (1, 2, 4, 8, 16, 32, 64, 128)}
+ALL_STEPS = (1, 2, 4, 8, 16, 32, 64, 128)
+NFE = {"imm": FEW_STEP, "cm": FEW_STEP, "ddim": ALL_STEPS, "fm": ALL_STEPS, "shortcut": ALL_STEPS}
 METRIC_LABELS = {"energy": "energy distance", "sliced_w2": "sliced W2", "mmd": "MMD (RBF mix)"}
 # Samplers scored besides each model's own default, at the same NFE: IMM's restart sampler ([P] Alg. 5).
 VARIANTS = {"imm": {"imm restart": {"sampler": "restart"}}}
@@ -87,6 +91,20 @@ def run(toys=None, methods=None, nfe=None, n=N_EVAL, jobs=1, progress=True):
     return results
 
 
+def merge(old, new):
+    """`old` results updated with `new`'s: per toy, new models replace old ones of the same key, others stay."""
+    out = {name: {**res, **{k: dict(res[k]) for k in ("models", "train_seconds", "cpu_seconds")}}
+           for name, res in old.items()}
+    for name, res in new.items():
+        if name not in out:
+            out[name] = res
+            continue
+        out[name]["floor"] = res["floor"]
+        for k in ("models", "train_seconds", "cpu_seconds"):
+            out[name][k].update(res[k])
+    return out
+
+
 def _fmt(v):
     return f"{v:.5f}"  # one fixed format, so the columns compare at a glance
 
@@ -114,7 +132,10 @@ def markdown(results, n=N_EVAL):
              "time includes other programs sharing the machine. Regenerate with `python -m imm_edu bench`.", "",
              "IMM is scored with its default pushforward sampler ([P] Alg. 2, `imm`) and with the restart sampler "
              "([P] Alg. 5, `imm restart`: jump to t = 0, re-noise, repeat; the consistency model's default). Both "
-             "cost one network evaluation per step, and they coincide at 1 step.", ""]
+             "cost one network evaluation per step, and they coincide at 1 step. The shortcut model takes a power-of-two "
+             "number of steps, up to 128.", "",
+             "Quality against training cost (CPU seconds) for every method: `training_cost.md` and `training_cost.png` "
+             "(`python benchmarks/training_cost.py`).", ""]
     if rows := targets(results):
         lines += ["## Targets (energy distance): IMM at 1 step vs FM/DDIM at 8 NFE, IMM at 2 steps vs 32 NFE", "",
                   "| toy | IMM sampler | IMM steps | IMM | NFE | FM | DDIM | IMM <= both |",
@@ -175,7 +196,6 @@ def figure(results, metric="energy"):
 def write(results, out_dir="benchmarks", n=N_EVAL):
     """Write results.md, quality_vs_nfe.png and the raw numbers (results.json) into `out_dir`; returns the paths."""
     import json
-    from pathlib import Path
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -187,10 +207,10 @@ def write(results, out_dir="benchmarks", n=N_EVAL):
     return md, png, raw
 
 
-def read(path):
-    """(results, n) back from a results.json written by write(), to re-render without re-sampling."""
+def read(path=RESULTS):
+    """(results, n) back from a results.json written by write() (default: the repository's), to re-render without
+    re-sampling."""
     import json
-    from pathlib import Path
 
     data = json.loads(Path(path).read_text())
     for res in data["results"].values():

@@ -50,6 +50,14 @@ def on_points(method):
     return in_chunks
 
 
+@torch.no_grad()
+def ema_step(averages, params, step, ema):
+    """averages <- decay averages + (1 - decay) params, in place, with the warm-up decay = min(ema, (1 + step) / (10 + step))."""
+    decay = min(ema, (1 + step) / (10 + step))
+    for a, p in zip(averages, params):
+        a.lerp_(p, 1 - decay)
+
+
 class ToyModel(nn.Module):
     """Base for the method models: holds the config and the net; subclasses add loss() and sampler()."""
 

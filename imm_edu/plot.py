@@ -1,5 +1,5 @@
 """Matplotlib helpers with one palette for the whole series: data, IMM, consistency (M=1), DDIM, flow matching,
-exact references, and the two noise schedules.
+shortcut models, exact references, and the two noise schedules.
 
 Every helper draws into an Axes (made if not given) and returns it, so notebooks and widgets can reuse figures.
 `classroom()` switches every later figure (pyplot and widget panels alike) to projector sizes; it is on from the
@@ -13,15 +13,18 @@ import numpy as np
 COLORS = {
     "data": "#4d4d4d",  # grey: real / held-out points
     "imm": "#d62728",  # red
+    "imm_paper": "#e377c2",  # pink: IMM with exactly [P]'s kernel (the "imm" preset smooths its core)
     "cm": "#ff7f0e",  # orange: consistency model = IMM with M = 1
     "ddim": "#1f77b4",  # blue
     "fm": "#2ca02c",  # green
+    "shortcut": "#8c564b",  # brown: shortcut models (Frans et al. 2024)
     "exact": "#9467bd",  # purple: closed-form references (exact marginals, posterior means)
     "fm schedule": "#17becf",  # cyan: the noise schedules (alpha_t, sigma_t), which are not methods
     "cosine schedule": "#e377c2",  # pink
 }
-LABELS = {"data": "data", "imm": "IMM", "cm": "consistency (M=1)", "ddim": "DDIM", "fm": "flow matching",
-          "exact": "exact", "fm schedule": "fm schedule", "cosine schedule": "cosine schedule"}
+LABELS = {"data": "data", "imm": "IMM", "imm_paper": "IMM, paper's kernel", "cm": "consistency (M=1)", "ddim": "DDIM",
+          "fm": "flow matching", "shortcut": "shortcut model", "exact": "exact", "fm schedule": "fm schedule",
+          "cosine schedule": "cosine schedule"}
 LIMITS = (-1.6, 1.6)  # every toy has pooled std 0.5, so this frames all of them
 
 SERIES_STYLE = {"figure.dpi": 80, "font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12,

@@ -1,7 +1,8 @@
 """One training loop for every method, blind to which one it trains.
 
     build(method, seed=0, **config)       a fresh model: "imm", "imm_paper", "cm" (IMM with M = 1, [P] Lemma 1),
-                                          "ddim", "fm" ("imm", "imm_paper" and "cm" are presets of one IMM class)
+                                          "ddim", "fm" ("imm", "imm_paper" and "cm" are presets of one IMM class),
+                                          "shortcut" (shortcut models, Frans et al. 2024)
     train_steps(model, data, ...)         generator of (step, loss): the bare loop
     fit(model, data, ...)                 adds the device, an EMA copy, a tqdm progress bar, Ctrl-C, loss history
 
@@ -20,10 +21,12 @@ from .checks import check_count, check_points
 from .ddim import DDIM, DDIMConfig
 from .flow import FMConfig, FlowMatching
 from .imm import IMM, PRESETS, IMMConfig
-from .model import pick_device
+from .model import ema_step, pick_device
+from .shortcut import Shortcut, ShortcutConfig
 
-METHODS = {"imm": (IMM, IMMConfig), "ddim": (DDIM, DDIMConfig), "fm": (FlowMatching, FMConfig)}
-METHOD_NAMES = ("imm", "imm_paper", "cm", "ddim", "fm")  # imm, imm_paper, cm: PRESETS of the IMM class
+METHODS = {"imm": (IMM, IMMConfig), "ddim": (DDIM, DDIMConfig), "fm": (FlowMatching, FMConfig),
+           "shortcut": (Shortcut, ShortcutConfig)}
+METHOD_NAMES = ("imm", "imm_paper", "cm", "ddim", "fm", "shortcut")  # imm, imm_paper, cm: PRESETS of the IMM class
 
 
 def build(method, seed=0, **config):
@@ -98,10 +101,11 @@ class Fit:
 
 
 def fit(model, data="checkerboard", *, steps=3000, batch=1024, lr=1e-3, cosine=False, seed=0, ema=0.999,
-        device=None, progress=True):
+        device=None, progress=True, callback=None):
     """Train `model` on `data` (toy name or (N, D) points); returns a Fit with the EMA model and the losses.
 
     cosine=True decays lr to 0 over the steps. The EMA decay warms up as min(ema, (1 + step) / (10 + step)).
+    callback(step, ema_model), if given, runs after every step (e.g. to score the model during training).
     Ctrl-C (KeyboardInterrupt) stops training cleanly and keeps the model as trained so far."""
     from tqdm.auto import tqdm
 
@@ -115,10 +119,9 @@ def fit(model, data="checkerboard", *, steps=3000, batch=1024, lr=1e-3, cosine=F
     bar = tqdm(total=steps, desc=f"training {method_name(model)}", disable=not progress, mininterval=0.5)
     try:
         for step, loss in train_steps(model, data, steps, batch=batch, lr=lr, seed=seed, cosine=cosine):
-            decay = min(ema, (1 + step) / (10 + step))
-            with torch.no_grad():
-                for p_ema, p in zip(ema_model.parameters(), model.parameters()):
-                    p_ema.lerp_(p, 1 - decay)
+            ema_step(ema_model.parameters(), model.parameters(), step, ema)
+            if callback:
+                callback(step, ema_model)
             out.losses.append(loss)
             bar.update(1)
             if step % 50 == 0:

@@ -34,8 +34,10 @@ RECIPES = {
     "cm": {"config": {"width": 64, "k": 12}, **SHARED},  # build("cm") adds M = 1, energy kernel, s = 0
     "ddim": {"config": {"width": 64}, **SHARED},
     "fm": {"config": {"width": 64}, **SHARED},
+    "shortcut": {"config": {"width": 64}, **SHARED},  # 128-step grid, 1/8 bootstrap rows, EMA teacher: ShortcutConfig
 }
-QUALITY_NFE = {"imm": bench.FEW_STEP, "imm_paper": bench.FEW_STEP, "cm": bench.FEW_STEP, "ddim": (8, 32), "fm": (8, 32)}
+QUALITY_NFE = {"imm": bench.FEW_STEP, "imm_paper": bench.FEW_STEP, "cm": bench.FEW_STEP, "ddim": (8, 32), "fm": (8, 32),
+               "shortcut": (*bench.FEW_STEP, 128)}
 
 
 def train_one(method, name, recipe, data_dir=DATA_DIR, threads=1):

@@ -9,7 +9,7 @@ from imm_edu.imm import imm_loss
 D = 64
 
 
-@pytest.mark.parametrize("method", ["imm", "cm", "ddim", "fm"])
+@pytest.mark.parametrize("method", ["imm", "cm", "ddim", "fm", "shortcut"])
 def test_prior_and_samples_have_the_models_dimension(method):
     model = build(method, dim=D, width=32)
     assert model.dim == D and model.prior(5).shape == (5, D)
@@ -23,6 +23,18 @@ def test_jump_to_the_same_time_returns_the_input_in_64d(method):
     x = torch.randn(9, D)
     for t in (0.0, 0.3, 0.994):
         assert torch.equal(model.f(x, t, t), x), "f_{t,t}(x_t) = x_t exactly ([P] Lemma 4)"
+
+
+def test_shortcut_identities_in_64d():
+    """s = t returns x_t; one 2d step with the self-consistency target equals two d steps, in D = 64."""
+    from imm_edu.shortcut import shortcut_target
+    model, x = build("shortcut", dim=D, width=32), torch.randn(9, D)
+    assert torch.equal(model.step(x, 0.5, 0.5), x)
+    target = shortcut_target(model.velocity, x, 0.5, 0.125)
+    two_steps = model.step(model.step(x, 0.375, 0.5), 0.25, 0.375)
+    torch.testing.assert_close(x - 0.25 * target, two_steps, atol=1e-6, rtol=1e-5)
+    x_t, t, d, target = model.targets(x, torch.Generator().manual_seed(0))
+    assert x_t.shape == target.shape == (9, D) and t.shape == d.shape == (9,)
 
 
 def test_ddim_identities_in_64d():
@@ -48,7 +60,7 @@ def test_loss_bandwidth_uses_the_true_dimension():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["imm", "fm", "ddim"])
+@pytest.mark.parametrize("method", ["imm", "fm", "ddim", "shortcut"])
 def test_training_on_64d_points_runs(method):
     data = 0.5 * torch.randn(512, D)
     res = fit(build(method, dim=D, width=32), data, steps=3, batch=64, progress=False, device="cpu")
@@ -63,12 +75,12 @@ def test_points_of_the_wrong_dimension_are_refused_by_name():
         fit(model, torch.zeros(100, 2), steps=1, progress=False)
 
 
-@pytest.mark.parametrize("method", ["fm", "ddim", "imm"])
+@pytest.mark.parametrize("method", ["fm", "ddim", "imm", "shortcut"])
 def test_float64_points_are_accepted_and_bad_shapes_named(method):
     model = build(method, width=32)
     x64 = torch.randn(4, 2, dtype=torch.float64)
     call = {"fm": lambda x: model.velocity(x, 0.5), "ddim": lambda x: model.denoise(x, 0.5),
-            "imm": lambda x: model.f(x, 0.2, 0.5)}[method]
+            "imm": lambda x: model.f(x, 0.2, 0.5), "shortcut": lambda x: model.step(x, 0.25, 0.5)}[method]
     out = call(x64)
     assert out.dtype == torch.float32 and torch.allclose(out, call(x64.float()))
     with pytest.raises(ValueError, match=r"x_t must have shape \(N, 2\), got \(4, 3\)"):

@@ -75,3 +75,14 @@ def test_results_json_round_trip_rerenders_the_same_table(tmp_path):
     assert bench.read(raw) == (results, 10)
     main(["bench", "--from-json", str(raw), "--out-dir", str(tmp_path / "again")])
     assert (tmp_path / "again" / "results.md").read_text() == md.read_text()
+
+
+def test_merge_replaces_only_the_rescored_methods():
+    old = {"a": fake({1: 0.01}, {8: 0.02}, {8: 0.03}), "b": fake({1: 0.5}, {8: 0.5}, {8: 0.5})}
+    new = {"a": fake({1: 0.007}, {8: 0.02}, {8: 0.03})}
+    for key in ("fm", "ddim"):
+        for part in ("models", "train_seconds", "cpu_seconds"):
+            del new["a"][part][key]
+    merged = bench.merge(old, new)
+    assert merged["a"]["models"]["imm"][1]["energy"] == 0.007 and merged["a"]["models"]["fm"][8]["energy"] == 0.02
+    assert merged["b"] == old["b"] and old["a"]["models"]["imm"][1]["energy"] == 0.01  # inputs untouched

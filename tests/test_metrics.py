@@ -48,3 +48,11 @@ def test_arrays_from_numpy_are_accepted():
     x, y = torch.randn(50, 2, dtype=torch.float64), torch.randn(40, 2)
     for name, fn in metrics.METRICS.items():
         assert fn(x.numpy(), y.tolist()) == pytest.approx(fn(x, y)), name
+
+
+def test_energy_scorer_equals_energy_distance():
+    ref = toy.sample("moons", 300, seed=1)
+    score = metrics.energy_scorer(ref)
+    for seed in (2, 3):
+        x = toy.sample("spirals", 250, seed=seed)
+        assert score(x) == pytest.approx(metrics.energy_distance(x, ref), rel=1e-12, abs=1e-15)

@@ -189,12 +189,6 @@ def test_moment_signal_grows_with_the_number_of_groups():
     assert many > 0.9 and many > few + 0.3
 
 
-def test_shortcut_target_of_a_constant_velocity_is_that_velocity():
-    c = torch.tensor([0.3, -1.0])
-    x = torch.randn(4, 2)
-    torch.testing.assert_close(relatives.shortcut_target(lambda x, t, d: c.expand_as(x), x, 0.5, 0.25), c.expand_as(x))
-
-
 def test_wire_calls_update_on_every_change():
     calls = []
 
@@ -208,3 +202,52 @@ def test_wire_calls_update_on_every_change():
     wire(Spy(), s=slider)
     slider.value = 0.25
     assert calls == [{"s": 0.5}, {"s": 0.25}]
+
+
+@pytest.fixture(scope="module")
+def relatives_view():
+    models = {m: untrained(m) for m in relatives.RELATIVES}
+    reference = toy.sample("moons", 200, seed=1)
+    samples = sampling.samples_by_steps(models, relatives.STEP_CHOICES, n=200, seed=7)
+    return relatives.RelativesView(samples, sampling.scores_by_steps(samples, reference), reference, floor=1e-3)
+
+
+def test_relatives_view_works_for_every_step_choice(relatives_view):
+    """Every value of the lesson's control redraws every method's panel with its own samples and score."""
+    pictures = set()
+    for steps in relatives.STEP_CHOICES:
+        relatives_view.update(steps=steps)
+        for name, ax in relatives_view.axes.items():
+            assert torch.equal(torch.as_tensor(relatives_view.points[name].get_offsets()).float(),
+                               relatives_view.samples[name][steps])
+            assert relatives_view.labels[name].get_text().endswith(f"{relatives_view.scores[name][steps]:.4f}")
+        assert list(relatives_view.mark.get_xdata()) == [steps, steps]
+        pictures.add(png(relatives_view.fig))
+    assert len(pictures) == len(relatives.STEP_CHOICES)
+    assert list(relatives_view.axes) == list(relatives.RELATIVES)
+
+
+def test_relatives_panel_wires_a_step_control(relatives_view):
+    control = widgets.ToggleButtons(options=relatives.STEP_CHOICES, value=1)
+    panel = wire(relatives_view, steps=control)
+    control.value = 8
+    assert relatives_view.steps == 8 and panel.renders == 2 and panel.last_png[:4] == b"\x89PNG"
+
+
+def test_steps_table_marks_the_best_per_column():
+    q = lambda v: {"energy": v}
+    results = {"moons": {"floor": q(1e-4), "models": {"imm": {1: q(0.002), 2: q(0.003)},
+                                                      "shortcut": {1: q(0.004), 2: q(0.001), 4: q(0.0005)}}}}
+    text = relatives.steps_table(results, keys=("imm", "shortcut", "fm"), steps=(1, 2, 4))
+    assert "| moons | IMM | **0.00200** | 0.00300 |  |" in text
+    assert "| moons | shortcut model | 0.00400 | **0.00100** | **0.00050** |" in text
+    assert "| moons | data floor | 0.00010 | 0.00010 | 0.00010 |" in text and "flow matching" not in text
+
+
+def test_best_counts_counts_the_toys_where_each_model_is_best():
+    q = lambda v: {"energy": v}
+    results = {"a": {"floor": q(0), "models": {"imm": {1: q(1), 2: q(3)}, "shortcut": {1: q(2), 2: q(2)}}},
+               "b": {"floor": q(0), "models": {"imm": {1: q(1), 2: q(1)}, "shortcut": {1: q(2), 2: q(2)}}}}
+    text = relatives.best_counts(results, keys=("imm", "shortcut", "fm"), steps=(1, 2))
+    assert "| IMM | 2 of 2 | 1 of 2 |" in text and "| shortcut model | 0 of 2 | 1 of 2 |" in text
+    assert "| flow matching | 0 of 2 | 0 of 2 |" in text

@@ -272,7 +272,7 @@ def _shortcut_target_solution(v, x_t, t, d):
 
 
 def _shortcut_target_reference(v, x_t, t, d):
-    from ..widgets.relatives import shortcut_target
+    from ..shortcut import shortcut_target  # the function build("shortcut") trains with (without its clipping)
     return shortcut_target(v, x_t, t, d)
 
 

@@ -35,12 +35,12 @@ def to_np(x):
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
-def new_figure(ncols=1, figsize=(5, 4), **subplot_kw):
-    """A Figure outside pyplot (so the inline backend does not show it again) with 1 x ncols axes and
+def new_figure(ncols=1, figsize=(5, 4), nrows=1, **subplot_kw):
+    """A Figure outside pyplot (so the inline backend does not show it again) with nrows x ncols axes and
     constrained layout (frozen after the first draw, see `freeze`)."""
     fig = Figure(figsize=figsize, layout="constrained")
     FigureCanvasAgg(fig)  # draws straight to PNG, without savefig's rcParams (the series sets bbox "tight")
-    return fig, fig.subplots(1, ncols, **subplot_kw)
+    return fig, fig.subplots(nrows, ncols, **subplot_kw)
 
 
 @contextlib.contextmanager
