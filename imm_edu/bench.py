@@ -26,11 +26,12 @@ SAMPLE_SEED = 7  # prior noise of the evaluated samples
 N_EVAL = 5000
 FEW_STEP = (1, 2, 4, 8)
 ALL_STEPS = (1, 2, 4, 8, 16, 32, 64, 128)
-NFE = {"imm": FEW_STEP, "cm": FEW_STEP, "ddim": ALL_STEPS, "fm": ALL_STEPS, "shortcut": ALL_STEPS}
+NFE = {"imm": FEW_STEP, "imm_paper": FEW_STEP, "cm": FEW_STEP, "ddim": ALL_STEPS, "fm": ALL_STEPS, "shortcut": ALL_STEPS}
 METRIC_LABELS = {"energy": "energy distance", "sliced_w2": "sliced W2", "mmd": "MMD (RBF mix)"}
 # Samplers scored besides each model's own default, at the same NFE: IMM's restart sampler ([P] Alg. 5).
 VARIANTS = {"imm": {"imm restart": {"sampler": "restart"}}}
 TARGETS = ((1, 8), (2, 32))  # IMM at `steps` should be at least as good as FM and DDIM at `nfe` (issue 3)
+SLACK = 1.1  # "does not get worse with steps": E(2k) <= 1.1 E(k) (issue 8)
 
 
 def held_out(name, n=N_EVAL):
@@ -105,6 +106,17 @@ def merge(old, new):
     return out
 
 
+def monotone(results, key="imm", metric="energy"):
+    """Rows (toy, values at FEW_STEP, ok): ok when no doubling of the steps makes `key` worse by more than SLACK
+    (E(2) <= 1.1 E(1), E(4) <= 1.1 E(2), E(8) <= 1.1 E(4))."""
+    rows = []
+    for name, res in results.items():
+        if key in res["models"] and all(k in res["models"][key] for k in FEW_STEP):
+            v = [res["models"][key][k][metric] for k in FEW_STEP]
+            rows.append((name, v, all(b <= SLACK * a for a, b in zip(v, v[1:]))))
+    return rows
+
+
 def _fmt(v):
     return f"{v:.5f}"  # one fixed format, so the columns compare at a glance
 
@@ -150,6 +162,13 @@ def markdown(results, n=N_EVAL):
                 lines.append(f"- {label}, {key}: " + ", ".join(f"{met[s]}/{len(results)} at {s} step(s)"
                                                                for s, _ in TARGETS))
         lines.append("")
+    for key in ("imm", "imm_paper"):
+        if rows := monotone(results, key):
+            lines += [f"## Does `{key}` (pushforward) get better with steps? E(2k) <= {SLACK} E(k), energy distance", "",
+                      "| toy | " + " | ".join(f"{k} step(s)" for k in FEW_STEP) + " | never worse |",
+                      "|---|" + "---|" * (len(FEW_STEP) + 1)]
+            lines += [f"| {t} | " + " | ".join(_fmt(x) for x in v) + f" | {'yes' if ok else 'no'} |" for t, v, ok in rows]
+            lines += ["", f"{sum(ok for *_, ok in rows)}/{len(rows)} toys never get worse with steps.", ""]
     all_nfe = sorted({k for res in results.values() for m in res["models"].values() for k in m})
     for metric, label in METRIC_LABELS.items():
         lines += [f"## {label}", "", "| toy | method | train s (CPU s) | " + " | ".join(f"NFE {k}" for k in all_nfe)

@@ -52,6 +52,15 @@ def test_targets_need_imm_at_least_as_good_as_both_baselines():
     assert rows == {("a", 1): True, ("a", 2): False, ("b", 1): False, ("b", 2): True}
 
 
+def test_monotone_allows_ten_percent_and_no_more():
+    results = {"flat": fake({1: 0.01, 2: 0.0109, 4: 0.0119, 8: 0.005}, {}, {}),  # each doubling within 1.1x
+               "worse": fake({1: 0.01, 2: 0.0111, 4: 0.005, 8: 0.004}, {}, {}),  # 1 -> 2 steps: 1.11x
+               "short": fake({1: 0.01, 2: 0.001}, {}, {})}  # not scored at 4 and 8: no row
+    assert {t: ok for t, _, ok in bench.monotone(results)} == {"flat": True, "worse": False}
+    text = bench.markdown(results, n=10)
+    assert "| worse | 0.01000 | 0.01110 | 0.00500 | 0.00400 | no |" in text and "1/2 toys never get worse" in text
+
+
 def test_markdown_tables_are_rectangular():
     results = {"a": fake({1: 0.01, 2: 0.002}, {8: 0.02, 32: 0.001}, {8: 0.03, 32: 0.003})}
     text = bench.markdown(results, n=10)

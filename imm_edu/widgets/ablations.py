@@ -23,7 +23,7 @@ GROUPS = {  # menu label -> group name in the results file
     "mapping r(s, t)": "ablation-mapping",
     "parameterization": "ablation-param",
 }
-BASELINES = {"paper": ("[P]'s loss (Laplace, V-statistic)", COLORS["data"], "--"),
+BASELINES = {"paper": ("[P]'s loss (Laplace, V-statistic)", COLORS["imm_paper"], "--"),
              "step": ("shipped: smoothed core, 3 steps wide", COLORS["imm"], "-")}
 Y_LIMITS = (0.4, 150)  # the same for every group, so groups compare at a glance
 
