@@ -30,6 +30,8 @@ RUNS = {
     "imm_k14": ("imm", {"config": {"k": 14}}),
     "imm_lr2e-3": ("imm", {"lr": 2e-3, "config": {"k": 12}}),
     "imm_b512": ("imm", {"batch": 512, "config": {"k": 12}}),
+    "imm_euler_fm": ("imm", {"config": {"k": 12, "param": "euler_fm"}}),  # [P]'s ImageNet parameterization
+    "imm_a2": ("imm", {"config": {"k": 12, "a": 2.0}}),  # [P]'s best ImageNet weighting
 }
 NFE = {"imm": bench.FEW_STEP, "cm": bench.FEW_STEP, "ddim": (1, 2, 4, 8, 16, 32, 128), "fm": (1, 2, 4, 8, 16, 32, 128)}
 
@@ -44,8 +46,8 @@ def one(name, method, change, out_dir):
     samplers = {"": {}, " restart": {"sampler": "restart"}} if method == "imm" else {"": {}}
     scores = {}
     for suffix, kw in samplers.items():
-        for k, q in bench.quality(model, ref, NFE[method], ("fd", "class_tv"), bench.REPEATS[digits.NAME], **kw).items():
-            scores[f"{k}{suffix}"] = q
+        by_nfe = bench.quality(model, ref, NFE[method], ("fd", "class_tv"), bench.REPEATS[digits.NAME], **kw)
+        scores.update({f"{k}{suffix}": q for k, q in by_nfe.items()})
     return {"name": name, "method": method, "change": change, "cpu": e["cpu_seconds"], "wall": e["train_seconds"],
             "final_loss": e["final_loss"], "scores": scores}
 

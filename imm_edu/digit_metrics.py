@@ -7,6 +7,9 @@
                  and the uniform one (0 = every digit equally often, 0.9 = one digit only). Even a perfect sampler
                  has TV > 0 from chance: uniform_tv(300) = 0.069 on average for 300 independent samples
     confidence   the classifier's mean top softmax probability (real held-out digits: 0.99)
+    copying      median distance of the samples to their nearest training image, divided by the same for the
+                 held-out digits (1 = as far from the training set as fresh real digits; well below 1 = the model
+                 reproduces training images, which FD-digits also punishes, see below)
 The floor is what real digits score: the `floor` split against the `held_out` split (digits.py), 300 vs 300. Both
 splits are never trained on: the classifier knows its training images too well (confidence 1.00), so 300 training
 images score FD-digits 7.0 against the held-out ones, above the floor of 5.6 (a memorising model would too). The
@@ -32,7 +35,7 @@ CLASSIFIER_FILE = "digits_classifier.pt"
 CLASSIFIER_RECIPE = {"width": 128, "features": 64, "steps": 3000, "batch": 128, "lr": 2e-3, "weight_decay": 1e-4,
                      "noise": 0.1, "seed": 0}  # noise: std of Gaussian input noise added to training images
 LABELS = {"fd": "FD-digits", "energy": "energy distance (64-D)", "class_tv": "class coverage TV",
-          "confidence": "mean confidence"}
+          "confidence": "mean confidence", "copying": "copying (NN distance to train / real's)"}
 
 
 def train_classifier(recipe=CLASSIFIER_RECIPE):
@@ -124,6 +127,17 @@ def confidence(x, reference=None):
     return class_probabilities(x).max(1).values.mean().item()
 
 
+def nearest_train_distance(x):
+    """Median over the points x (N, 64) of the distance to the nearest image of the `train` split."""
+    return torch.cdist(torch.as_tensor(x, dtype=torch.float32), digits.load("train")[0]).min(1).values.median().item()
+
+
+def copying(x, reference):
+    """nearest_train_distance of x over that of `reference` (the held-out digits): < 1 means closer to training
+    images than unseen real digits are."""
+    return nearest_train_distance(x) / nearest_train_distance(reference)
+
+
 def uniform_tv(n, classes=10):
     """E[class TV] of n independent draws from the uniform class distribution: (C / 2) E|X/n - 1/C|, X ~ Bin(n, 1/C)."""
     p = 1 / classes
@@ -132,7 +146,8 @@ def uniform_tv(n, classes=10):
     return classes / 2 * sum(math.exp(log_pmf(k)) * abs(k / n - p) for k in range(n + 1))
 
 
-METRICS = {"fd": fd, "energy": metrics.energy_distance, "class_tv": class_tv, "confidence": confidence}
+METRICS = {"fd": fd, "energy": metrics.energy_distance, "class_tv": class_tv, "confidence": confidence,
+           "copying": copying}
 
 
 def evaluate(x, reference):

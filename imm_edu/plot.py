@@ -82,8 +82,8 @@ def tile(images, cols=10, pad=1, fill=0.0):
 
 def image_grid(images, ax=None, cols=10, title=None, kind=None, vmax=16.0):
     """Show (N, H, W) pixel images (e.g. digits.to_images(x), values 0..vmax) as one grid, ink dark on white like
-    the scikit-learn digits, with faint grey gaps between them; the title takes the colour of `kind` (a key of COLORS) if given. Returns the AxesImage,
-    whose set_data(tile(..., fill=0.12 * vmax)) redraws the grid in place."""
+    the scikit-learn digits, with faint grey gaps between them; the title takes the colour of `kind` (a key of
+    COLORS) if given. Returns the AxesImage, whose set_data(tile(..., fill=0.12 * vmax)) redraws the grid in place."""
     if ax is None:
         _, ax = plt.subplots(figsize=(0.5 * cols, 0.5 * -(-len(images) // cols) + 0.4))
     shown = ax.imshow(tile(images, cols, fill=0.12 * vmax), cmap="gray_r", vmin=0.0, vmax=vmax, interpolation="nearest")

@@ -24,7 +24,8 @@ def test_frechet_distance_of_non_commuting_covariances_matches_scipy():
     scipy_linalg = pytest.importorskip("scipy.linalg")
     g = torch.Generator().manual_seed(1)
     for F, rank in [(5, 5), (6, 2)]:  # full rank, and singular (as from fewer samples than features)
-        a, b = torch.randn(F, rank, generator=g, dtype=torch.float64), torch.randn(F, F, generator=g, dtype=torch.float64)
+        a = torch.randn(F, rank, generator=g, dtype=torch.float64)
+        b = torch.randn(F, F, generator=g, dtype=torch.float64)
         c1, c2 = a @ a.T, b @ b.T
         cross = scipy_linalg.sqrtm((c1 @ c2).numpy()).real.trace()
         want = (c1.trace() + c2.trace()).item() - 2 * cross

@@ -62,7 +62,8 @@ def check_frechet_gaussians(fn):
     g = _gen(11)
     cases = []
     for F, rank in [(1, 1), (3, 3), (8, 8), (6, 2)]:  # the last: singular covariances, as from few samples
-        a, b = torch.randn(F, rank, generator=g, dtype=torch.float64), torch.randn(F, rank, generator=g, dtype=torch.float64)
+        a = torch.randn(F, rank, generator=g, dtype=torch.float64)
+        b = torch.randn(F, rank, generator=g, dtype=torch.float64)
         cases.append({"mu1": torch.randn(F, generator=g, dtype=torch.float64), "cov1": a @ a.T,
                       "mu2": torch.randn(F, generator=g, dtype=torch.float64), "cov2": b @ b.T})
     same = cases[2]
