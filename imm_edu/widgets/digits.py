@@ -41,11 +41,12 @@ def plot_method_grids(samples, real, scores=None, cols=5, per_grid=20):
                              layout="constrained")
     for row, method in zip(axes, methods):
         for ax, k in zip(row, steps):
-            fd = f"\nFD-digits {scores[method][k]:.1f}" if scores else ""
+            fd = f", FD {scores[method][k]:.1f}" if scores else ""
             image_grid(digits.to_images(samples[method][k][:per_grid]), ax, cols,
-                       f"{LABELS[method]}, {k} step{'s' * (k > 1)}{fd}", kind=method)
+                       f"{LABELS[method]}\n{k} step{'s' * (k > 1)}{fd}", kind=method)
     for i, ax in enumerate(axes[-1]):
-        image_grid(digits.to_images(real[i * per_grid:(i + 1) * per_grid]), ax, cols, "real (held-out)", kind="data")
+        real_i = real[i * per_grid:(i + 1) * per_grid]
+        image_grid(digits.to_images(real_i), ax, cols, "real digits\n(held-out)", kind="data")
     return fig
 
 
@@ -107,7 +108,7 @@ def jump_strip(model, x_t, t, s_values):
 def plot_jump_strip(imm, ddim_model, x, eps, ts=(0.5, 0.8, 0.994), n_s=7):
     """For each t: the image x_t = alpha_t x + sigma_t eps, then IMM's jump f_{s,t}(x_t) and one DDIM step
     (DDIM's own x-prediction, [P] Eq. 11) for n_s target times s from t down to 0; the clean x at the end."""
-    fig, axes = plt.subplots(2 * len(ts), 1, figsize=(1.1 * (n_s + 1), 1.55 * 2 * len(ts)), layout="constrained")
+    fig, axes = plt.subplots(2 * len(ts), 1, figsize=(1.1 * (n_s + 1), 1.3 * 2 * len(ts)), layout="constrained")
     for i, t in enumerate(ts):
         x_t = interpolate(x, eps, t)  # (1, 64)
         s_values = np.linspace(t, 0.0, n_s).tolist()
