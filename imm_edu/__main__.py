@@ -1,17 +1,18 @@
-"""Command line: python -m imm_edu [demo|train|sample|bench] (demo when no subcommand is given); --help on each.
+"""Command line: python -m imm_edu [demo|train|sample|bench|present] (demo when no subcommand is given); --help on each.
 
     python -m imm_edu                                   IMM at 1/2/4/8 steps vs DDIM and FM, written to imm_demo.png
     python -m imm_edu train imm moons --steps 3000      train one model, save it as imm_moons.pt (~30 s)
     python -m imm_edu sample imm/moons --steps 2 --out s.png   a shipped model (method/toy) or a .pt file
     python -m imm_edu sample imm/digits --steps 1 --out d.png  8x8 digits: a grid of images
     python -m imm_edu bench                             benchmarks/results.md and benchmarks/quality_vs_nfe.png
+    python -m imm_edu present 04 --classroom            lesson 04 as a web page without code (Voilà), large fonts
 """
 import argparse
 import sys
 import time
 from pathlib import Path
 
-COMMANDS = ("demo", "train", "sample", "bench")
+COMMANDS = ("demo", "train", "sample", "bench", "present")
 
 
 def _pyplot():
@@ -129,7 +130,14 @@ def bench_cmd(args):
     print(f"wrote {', '.join(str(p.resolve()) for p in paths)} in {time.perf_counter() - start:.0f} s")
 
 
+def present(args):
+    from .present import serve
+
+    sys.exit(serve(args.lesson, args.port, not args.no_browser, args.classroom, args.notebooks))
+
+
 def parser():
+    from .present import DEFAULT_PORT
     from .train import METHOD_NAMES
     from .train_all import SHARED
 
@@ -165,6 +173,13 @@ def parser():
     b.add_argument("--jobs", type=int, default=1, help="toys evaluated in parallel (one CPU thread each)")
     b.add_argument("--out-dir", default="benchmarks", help="where results.md, .json and quality_vs_nfe.png go")
     b.set_defaults(fn=bench_cmd)
+    v = sub.add_parser("present", help="serve the lessons as web pages without code (Voilà) for a lecture")
+    v.add_argument("lesson", nargs="?", help="e.g. 04 or 04_imm_jump (default: the index of all lessons)")
+    v.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"local port (default: {DEFAULT_PORT})")
+    v.add_argument("--no-browser", action="store_true", help="print the address instead of opening a browser")
+    v.add_argument("--classroom", action="store_true", help="large fonts and thick lines for a projector")
+    v.add_argument("--notebooks", help="the lessons' folder (default: notebooks/ of this clone, or ./notebooks)")
+    v.set_defaults(fn=present)
     return p
 
 

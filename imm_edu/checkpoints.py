@@ -10,7 +10,16 @@ from pathlib import Path
 import torch
 
 FORMAT_VERSION = 1
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+
+def _data_dir():
+    """data/ at the top of a clone (the source of truth, also for editable installs), or imm_edu/data/ in an
+    installed wheel, where the build puts a copy of that folder as package data (see pyproject.toml)."""
+    package = Path(__file__).resolve().parent
+    return package / "data" if (package / "data").is_dir() else package.parent / "data"
+
+
+DATA_DIR = _data_dir()
 MANIFEST = DATA_DIR / "manifest.json"
 
 

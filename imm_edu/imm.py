@@ -6,7 +6,17 @@ MMD loss, and the pushforward / restart samplers.
     w(s,t)       = 1/2 sigmoid(b - lambda_t) (-d lambda_t/dt) alpha_t^a / (alpha_t^2 + sigma_t^2)   [P] Eq. 13
     loss         = mean over groups of w(s,t) MMD^2_V(f_{s,t}(x_t), stopgrad f_{s,r}(x_r))   [P] Eq. 67
 with the Laplace kernel exp(-||a - b|| / (|c_out(s,t)| D)) ([P] App. C.8), M particles per group sharing
-(s, r, t), and x_t, x_r built from the same (x, eps). The target uses the *current* weights without gradient;
+(s, r, t), and x_t, x_r built from the same (x, eps).
+
+smoothing="step" (imm-edu's deviation for low-dimensional data; the "imm" preset uses it, "imm_paper" does not):
+the kernel sees rho_c(u) = sqrt(u^2 + c^2) - c instead of u = ||a - b|| / (|c_out(s,t)| D), with
+c = core |c_out(r,t)| / |c_out(s,t)|: `core` times the bandwidth of one induction step t -> r, relative to the
+jump's (under the fm schedule that ratio is (t - r) / (t - s)). Why: the
+V-statistic contains, for each particle, a term -2 k(y_t^j, y_r^j) that pulls it towards its *own* target
+(x_t and x_r share x and eps). With the Laplace kernel's cusp at 0 that pull is an L1 (norm) consistency loss,
+whose fixed point follows the conditional *median* velocity, not the mean one, so jumps to s > 0 over-disperse
+(benchmarks/diagnose_imm.md). The quadratic core makes the pull an L2 loss at the scale of one step (fixed point:
+the probability-flow ODE), while pairs farther apart than one step still see the Laplace kernel. The target uses the *current* weights without gradient;
 the EMA copy kept by the training loop is only for evaluation ([P] Sec. 4.1).
 
 A consistency model is the preset "cm": one particle per group (M = 1), the energy kernel -||a - b||^2 and a
@@ -29,6 +39,8 @@ from .schedules import T_MAX, alpha_sigma, eta, eta_inv, interpolate, log_snr, n
 
 MAPPINGS = ("eta_decrement", "t_decrement")
 SAMPLERS = ("pushforward", "restart")
+SMOOTHINGS = ("none", "step", "fixed")
+ESTIMATORS = ("v", "u")
 
 
 @dataclass
@@ -36,6 +48,10 @@ class IMMConfig:
     M: int = 4  # particles per group; [P] Fig. 5: M = 4 best per compute, M = 1, 2 collapse on ImageNet
     k: int = 10  # r-decrement 2^-k of the eta range; [P] uses 12-15 on images, smaller k bootstraps faster on toys
     kernel: str = "laplace"  # [P] Sec. 4.2
+    smoothing: str = "none"  # [P]: "none"; "step": quadratic kernel core `core` steps wide (module docstring)
+    core: float = 3.0  # "step": core width in steps (1 and 10 were worse on the toys); "fixed": c = core in u units
+    bandwidth: float = 1.0  # multiplies [P]'s bandwidth |c_out(s,t)| D (an ablation knob; [P]: 1)
+    estimator: str = "v"  # [P] Eq. 67: "v" (V-statistic); "u": drops every j = k term, own target included
     param: str = "simple_edm"  # [P] Table 3: best 2-step FID on CIFAR-10
     schedule: str = "fm"  # OT-FM, [P] Table 5
     mapping: str = "eta_decrement"  # [P] Fig. 11: constant decrement in eta wins the ablation
@@ -54,9 +70,10 @@ class IMMConfig:
     emb_dim: int = 64
 
 
-PRESETS = {
-    "imm": {},  # the paper's choices, toy-sized
+PRESETS = {  # named settings of the one IMM class; method_name() tells them apart, in this order
     "cm": {"M": 1, "kernel": "energy", "fixed_s": True, "sampler": "restart"},  # [P] Lemma 1: CM = IMM with M = 1
+    "imm": {"smoothing": "step"},  # the series' IMM: [P]'s choices plus the smoothed kernel core (low D)
+    "imm_paper": {"smoothing": "none"},  # exactly [P]'s kernel
 }
 
 
@@ -88,10 +105,33 @@ def weight(t, *, a=1.0, b=5.0, schedule="fm"):
     return 0.5 * torch.exp(log_w) / (a_t**2 + s_t**2)
 
 
-def imm_loss(y_t, y_r, s, t, *, schedule="fm", kernel="laplace", param="simple_edm", a=1.0, b=5.0, sigma_d=0.5):
-    """[P] Eq. 67: mean_i w(s_i,t_i) MMD^2_V(y_t[i], y_r[i]) with kernel bandwidth |c_out(s_i,t_i)| D.
+def kernel_scales(s, t, r=None, *, D, smoothing="none", core=3.0, bandwidth=1.0, param="simple_edm", schedule="fm",
+                  sigma_d=0.5):
+    """Per-group kernel settings of the IMM loss: scale = 1 / (bandwidth |c_out(s,t)| D) ([P] App. C.8:
+    bandwidth = 1) and the core width c in units of the scaled distance u: 0 for smoothing="none", `core` for
+    "fixed" (an ablation), core |c_out(r,t)| / |c_out(s,t)| for "step". Float64, shape of s."""
+    if smoothing not in SMOOTHINGS:
+        raise ValueError(f"unknown smoothing {smoothing!r}; choose one of {SMOOTHINGS}")
+    s, t = torch.as_tensor(s, dtype=torch.float64), torch.as_tensor(t, dtype=torch.float64)
+    # w~ = 1/|c_out| -> inf as s -> t; clamp so round-off in y_t - y_r is not blown up (brief pitfall 2)
+    jump = coefficients(s, t, param=param, schedule=schedule, sigma_d=sigma_d)[1].abs().clamp_min(1e-6)
+    scale = 1 / (bandwidth * jump * D)
+    if smoothing != "step":
+        return scale, torch.full_like(jump, core if smoothing == "fixed" else 0.0)
+    if r is None:
+        raise ValueError('smoothing="step" needs r, the target time of the induction step')
+    step = coefficients(torch.as_tensor(r, dtype=torch.float64), t, param=param, schedule=schedule,
+                        sigma_d=sigma_d)[1].abs()
+    return scale, core * (step / jump).clamp(1e-6, 1.0)
 
-    y_t, y_r: (G, M, D) particle outputs f_{s,t}(x_t) and f_{s,r}(x_r); s, t: (G,). Returns a scalar."""
+
+def imm_loss(y_t, y_r, s, t, r=None, *, schedule="fm", kernel="laplace", smoothing="none", core=3.0, bandwidth=1.0,
+             estimator="v", param="simple_edm", a=1.0, b=5.0, sigma_d=0.5):
+    """[P] Eq. 67: mean_i w(s_i,t_i) MMD^2_V(y_t[i], y_r[i]) with kernel bandwidth |c_out(s_i,t_i)| D
+    (smoothing="step" adds the quadratic core of width |c_out(r_i,t_i)| D, see the module docstring;
+    estimator="u" is the unbiased MMD^2 of paired groups, without any particle's pull to its own target).
+
+    y_t, y_r: (G, M, D) particle outputs f_{s,t}(x_t) and f_{s,r}(x_r); s, t, r: (G,). Returns a scalar."""
     if y_t.dim() != 3 or y_t.shape != y_r.shape:
         raise ValueError(f"y_t and y_r must both have shape (groups, M, D), got {tuple(y_t.shape)}, {tuple(y_r.shape)}")
     if s.shape != (y_t.shape[0],) or t.shape != s.shape:
@@ -99,10 +139,12 @@ def imm_loss(y_t, y_r, s, t, *, schedule="fm", kernel="laplace", param="simple_e
     if not (torch.isfinite(y_t).all() and torch.isfinite(y_r).all()):
         raise ValueError("particle outputs contain NaN or infinite values")
     check_times(s, t)
-    _, c_out = coefficients(s.double(), t.double(), param=param, schedule=schedule, sigma_d=sigma_d)
-    # w~ = 1/|c_out| -> inf as s -> t; clamp so round-off in y_t - y_r is not blown up (brief pitfall 2)
-    scale = 1 / (c_out.abs().clamp_min(1e-6) * y_t.shape[-1])  # (G,)
-    per_group = mmd2(y_t, y_r, kernel, scale.to(y_t.dtype))  # (G,)
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"unknown estimator {estimator!r}; choose one of {ESTIMATORS}")
+    scale, smooth = kernel_scales(s, t, r, D=y_t.shape[-1], smoothing=smoothing, core=core, bandwidth=bandwidth,
+                                  param=param, schedule=schedule, sigma_d=sigma_d)  # (G,) each
+    per_group = mmd2(y_t, y_r, kernel, scale.to(y_t.dtype), unbiased=estimator == "u", smooth=smooth.to(y_t.dtype),
+                     paired=True)  # (G,)
     return (weight(t, a=a, b=b, schedule=schedule).to(y_t.dtype) * per_group).mean()
 
 
@@ -115,7 +157,9 @@ class IMM(ToyModel):
         super().__init__(cfg or IMMConfig())
         c = self.cfg
         for name, value, allowed in (("mapping", c.mapping, MAPPINGS), ("sampler", c.sampler, SAMPLERS),
-                                     ("second_time", c.second_time, ("s", "stride"))):
+                                     ("second_time", c.second_time, ("s", "stride")), ("smoothing", c.smoothing,
+                                                                                      SMOOTHINGS),
+                                     ("estimator", c.estimator, ESTIMATORS)):
             if value not in allowed:
                 raise ValueError(f"unknown {name} {value!r}; choose one of {allowed}")
         coefficients(torch.zeros(1), torch.ones(1), param=c.param, schedule=c.schedule)  # validates both names
@@ -159,7 +203,8 @@ class IMM(ToyModel):
         y_t = self.f(x_t, per(s), per(t)).view(-1, c.M, D)  # (G, M, D)
         with torch.no_grad():
             y_r = self.f(x_r, per(s), per(r)).view(-1, c.M, D)  # target: current weights, stop-gradient
-        return imm_loss(y_t, y_r, s, t, schedule=c.schedule, kernel=c.kernel, param=c.param, a=c.a, b=c.b,
+        return imm_loss(y_t, y_r, s, t, r, schedule=c.schedule, kernel=c.kernel, smoothing=c.smoothing,
+                        core=c.core, bandwidth=c.bandwidth, estimator=c.estimator, param=c.param, a=c.a, b=c.b,
                         sigma_d=c.sigma_d)
 
     def grid(self, steps, grid="uniform"):

@@ -1,6 +1,7 @@
 """One training loop for every method, blind to which one it trains.
 
-    build(method, seed=0, **config)       a fresh model: "imm", "cm" (IMM with M = 1, [P] Lemma 1), "ddim", "fm"
+    build(method, seed=0, **config)       a fresh model: "imm", "imm_paper", "cm" (IMM with M = 1, [P] Lemma 1),
+                                          "ddim", "fm" ("imm", "imm_paper" and "cm" are presets of one IMM class)
     train_steps(model, data, ...)         generator of (step, loss): the bare loop
     fit(model, data, ...)                 adds the device, an EMA copy, a tqdm progress bar, Ctrl-C, loss history
 
@@ -20,14 +21,14 @@ from .imm import IMM, PRESETS, IMMConfig
 from .model import pick_device
 
 METHODS = {"imm": (IMM, IMMConfig), "ddim": (DDIM, DDIMConfig), "fm": (FlowMatching, FMConfig)}
-METHOD_NAMES = ("imm", "cm", "ddim", "fm")  # "cm" is IMM with PRESETS["cm"], not a class of its own
+METHOD_NAMES = ("imm", "imm_paper", "cm", "ddim", "fm")  # imm, imm_paper, cm: PRESETS of the IMM class
 
 
 def build(method, seed=0, **config):
     """A freshly initialised model of `method`; weights depend only on `seed` (the global RNG is untouched)."""
     if method not in METHOD_NAMES:
         raise ValueError(f"unknown method {method!r}; choose one of {METHOD_NAMES}")
-    cls, cfg_cls = METHODS["imm" if method == "cm" else method]
+    cls, cfg_cls = METHODS["imm" if method in PRESETS else method]
     if method in PRESETS:
         config = {**PRESETS[method], **config}
     known = {f.name for f in fields(cfg_cls)}
@@ -39,9 +40,11 @@ def build(method, seed=0, **config):
 
 
 def method_name(model):
-    """Registry name of a model: 'cm' for an IMM with the consistency-model preset, else its class's name."""
-    if model.method == "imm" and all(getattr(model.cfg, k) == v for k, v in PRESETS["cm"].items()):
-        return "cm"
+    """Registry name of a model: the first of PRESETS ('cm', 'imm', 'imm_paper') whose settings an IMM model has,
+    else its class's name."""
+    if model.method == "imm":
+        return next((name for name, preset in PRESETS.items()
+                     if all(getattr(model.cfg, k) == v for k, v in preset.items())), "imm")
     return model.method
 
 

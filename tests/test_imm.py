@@ -149,3 +149,72 @@ def test_loss_groups_share_times():
     loss = model.loss(x, torch.Generator().manual_seed(0))
     assert loss.dim() == 0 and torch.isfinite(loss)
     assert mmd2(torch.zeros(2, 4, 2), torch.zeros(2, 4, 2)).shape == (2,)
+
+
+def test_smoothed_distance_is_pseudo_huber():
+    """rho_c(u) = sqrt(u^2 + c^2) - c: 0 at 0, ~ u^2 / (2c) below c, ~ u - c above; c = 0 gives u back."""
+    from imm_edu.kernels import gram
+    a, b = torch.zeros(1, 1, 2, dtype=torch.float64), torch.tensor([[[3.0, 4.0]]], dtype=torch.float64)  # d = 5
+    assert gram(a, b, "distance", 0.1).item() == pytest.approx(-0.5)
+    assert gram(a, b, "distance", 0.1, smooth=2.0).item() == pytest.approx(-(math.sqrt(0.25 + 4) - 2))
+    assert gram(a, b, "laplace", 0.1, smooth=2.0).item() == pytest.approx(math.exp(-(math.sqrt(4.25) - 2)))
+    assert gram(a, a, "laplace", 0.1, smooth=2.0).item() == pytest.approx(1.0)
+
+
+def test_step_smoothing_core_is_one_steps_bandwidth():
+    """c = |c_out(r,t)| / |c_out(s,t)|; under the fm schedule c_out(s,t) = -(t - s) sigma_d / sqrt(a_t^2 + s_t^2),
+    so c = core (t - r) / (t - s), and c = core in the base case r = s."""
+    from imm_edu.imm import kernel_scales
+    s, r, t = (torch.tensor(v, dtype=torch.float64) for v in ([0.1, 0.3], [0.5, 0.3], [0.7, 0.4]))
+    scale, c = kernel_scales(s, t, r, D=2, smoothing="step", core=1.0)
+    torch.testing.assert_close(c, torch.tensor([0.2 / 0.6, 1.0], dtype=torch.float64))
+    torch.testing.assert_close(kernel_scales(s, t, r, D=2, smoothing="step")[1], 3 * c)  # default core: 3 steps
+    _, c_out = coefficients(s, t)
+    torch.testing.assert_close(scale, 1 / (c_out.abs() * 2))
+    assert (kernel_scales(s, t, D=2)[1] == 0).all()  # "none": the paper's kernel, no core
+    assert (kernel_scales(s, t, D=2, smoothing="fixed", core=0.3)[1] == 0.3).all()
+    with pytest.raises(ValueError, match="needs r"):
+        kernel_scales(s, t, D=2, smoothing="step")
+    with pytest.raises(ValueError, match="none"):
+        kernel_scales(s, t, r, D=2, smoothing="huber")
+
+
+def test_step_smoothing_turns_the_own_target_pull_from_l1_into_l2():
+    """M = 1: the loss is w (2 - 2 k(y_t, y_r)). With the paper's Laplace kernel the pull's gradient has the same
+    size at every small distance (an L1 loss: its fixed point is a median); with the quadratic core it shrinks in
+    proportion to the distance (an L2 loss: its fixed point is a mean)."""
+    s, r, t = (torch.tensor([v], dtype=torch.float64) for v in (0.2, 0.5, 0.6))
+    sizes = {}
+    for smoothing in ("none", "step"):
+        for d in (1e-3, 2e-3):
+            y = torch.zeros(1, 1, 2, dtype=torch.float64, requires_grad=True)
+            target = torch.tensor([[[d, 0.0]]], dtype=torch.float64)
+            imm_loss(y, target, s, t, r, smoothing=smoothing).backward()
+            sizes[smoothing, d] = y.grad.norm().item()
+    assert sizes["none", 2e-3] / sizes["none", 1e-3] == pytest.approx(1.0, rel=1e-2)
+    assert sizes["step", 2e-3] / sizes["step", 1e-3] == pytest.approx(2.0, rel=1e-2)
+
+
+def test_presets_and_their_names():
+    from imm_edu.train import method_name
+    assert build("imm").cfg.smoothing == "step" and build("imm_paper").cfg.smoothing == "none"
+    assert [method_name(build(m)) for m in ("imm", "imm_paper", "cm")] == ["imm", "imm_paper", "cm"]
+    assert method_name(build("imm", smoothing="none")) == "imm_paper"
+
+
+def test_u_estimator_drops_every_own_pair_and_bandwidth_scales():
+    """estimator="u", M = 2: w [k(a1,a2) + k(b1,b2) - k(a1,b2) - k(a2,b1)]; the pairs (a_j, b_j) built from the
+    same noise are left out. bandwidth multiplies |c_out| D."""
+    y_t = torch.tensor([[[0.0, 0.0], [1.0, 0.0]]])
+    y_r = torch.tensor([[[0.0, 1.0], [0.0, 0.0]]])
+    s, t = torch.tensor([0.2]), torch.tensor([0.6])
+    for bw in (1.0, 3.0):
+        scale = 1 / (bw * 0.4 * 0.5 * 2)
+        k = lambda d: math.exp(-scale * d)
+        expected = hand_weight(0.6, 1, 5) * (k(1) + k(1) - k(0) - k(math.sqrt(2)))  # a1 = b2, |a2 - b1| = sqrt 2
+        loss = imm_loss(y_t, y_r, s, t, param="euler_fm", estimator="u", bandwidth=bw)
+        assert loss.item() == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="at least 2"):
+        imm_loss(y_t[:, :1], y_r[:, :1], s, t, estimator="u")
+    with pytest.raises(ValueError, match="'v'"):
+        imm_loss(y_t, y_r, s, t, estimator="w")

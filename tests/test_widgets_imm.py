@@ -91,15 +91,17 @@ def test_mapping_view_base_case_ends_where_r_leaves_s():
     assert view.base_end > 0.5
 
 
+@pytest.mark.parametrize("smoothing", ["none", "step"])
 @pytest.mark.parametrize("M", [1, 2, 5])
-def test_group_forces_are_minus_the_gradient_of_imm_loss(M):
-    cfg = IMMConfig()
+def test_group_forces_are_minus_the_gradient_of_imm_loss(M, smoothing):
+    cfg = IMMConfig(smoothing=smoothing)
     g = torch.Generator().manual_seed(M)
     y_t, y_r = torch.randn(M, 2, generator=g, dtype=torch.float64), torch.randn(M, 2, generator=g, dtype=torch.float64)
-    s, t = 0.2, 0.7
-    forces = training.group_forces(y_t, y_r, s, t, cfg)
+    s, r, t = 0.2, 0.6, 0.7
+    forces = training.group_forces(y_t, y_r, s, t, cfg, r)
     y = y_t.clone().requires_grad_(True)
-    loss = imm_loss(y[None], y_r[None], torch.tensor([s], dtype=torch.float64), torch.tensor([t], dtype=torch.float64))
+    as64 = lambda v: torch.tensor([v], dtype=torch.float64)
+    loss = imm_loss(y[None], y_r[None], as64(s), as64(t), as64(r), smoothing=smoothing)
     grad = torch.autograd.grad(loss, y)[0]
     torch.testing.assert_close(forces["attraction"] + forces["repulsion"], -grad, atol=1e-10, rtol=1e-7)
     terms = forces["terms"]

@@ -16,7 +16,7 @@ from matplotlib.collections import LineCollection
 
 from .. import toy
 from ..ddim import ddim
-from ..imm import mapping_r, weight
+from ..imm import kernel_scales, mapping_r, weight
 from ..kernels import gram
 from ..parameterization import coefficients
 from ..plot import COLORS, LABELS, style_square
@@ -39,18 +39,20 @@ def group_particles(model, x, eps, s, t, k=None):
         return {"r": r, "x_t": x_t, "x_r": x_r, "y_t": model.f(x_t, s, t), "y_r": model.f(x_r, s, r)}
 
 
-def group_forces(y_t, y_r, s, t, cfg):
+def group_forces(y_t, y_r, s, t, cfg, r=None):
     """The negative gradient of one group's loss w(s,t) MMD^2(y_t, y_r) ([P] Eq. 67) w.r.t. each y_t particle,
     split by kernel term: attraction from -2 k(y_t, y_r) and repulsion from k(y_t, y_t) (the y_r-y_r term has
-    no gradient). y_t, y_r: (M, D). Returns forces (M, D) and the three kernel means, all in float64."""
+    no gradient; V-statistic, the estimator of every shipped model). y_t, y_r: (M, D); r is needed for
+    cfg.smoothing = "step". Returns forces (M, D) and the three kernel means, all in float64."""
     s, t = torch.as_tensor(s, dtype=torch.float64), torch.as_tensor(t, dtype=torch.float64)
-    _, c_out = coefficients(s, t, param=cfg.param, schedule=cfg.schedule, sigma_d=cfg.sigma_d)
-    scale = 1 / (c_out.abs().clamp_min(1e-6) * y_t.shape[-1])  # Laplace bandwidth |c_out| D, as in imm_loss
+    scale, smooth = kernel_scales(s, t, r, D=y_t.shape[-1], smoothing=cfg.smoothing, core=cfg.core,
+                                  bandwidth=cfg.bandwidth,
+                                  param=cfg.param, schedule=cfg.schedule, sigma_d=cfg.sigma_d)  # as in imm_loss
     w = weight(t, a=cfg.a, b=cfg.b, schedule=cfg.schedule)
     y = y_t.detach().double().requires_grad_(True)
     target = y_r.detach().double()
-    k_tt, k_tr = gram(y, y, cfg.kernel, scale).mean(), gram(y, target, cfg.kernel, scale).mean()
-    k_rr = gram(target, target, cfg.kernel, scale).mean()
+    k_tt, k_tr, k_rr = (gram(p, q, cfg.kernel, scale, smooth).mean() for p, q in ((y, y), (y, target),
+                                                                                  (target, target)))
     attraction = -torch.autograd.grad(w * -2 * k_tr, y)[0]
     repulsion = -torch.autograd.grad(w * k_tt, y)[0]
     return {"attraction": attraction, "repulsion": repulsion, "weight": w.item(),
@@ -102,7 +104,8 @@ class GroupForcesView:
         x = toy.sample(self.toy, self.M, seed=1000 + self.group)
         eps = noise(self.M, 2000 + self.group, model.cfg.sigma_d)
         self.particles = group_particles(model, x, eps, self.s, self.t, self.k)
-        self.forces = group_forces(self.particles["y_t"], self.particles["y_r"], self.s, self.t, model.cfg)
+        self.forces = group_forces(self.particles["y_t"], self.particles["y_r"], self.s, self.t, model.cfg,
+                                   self.particles["r"])
         y_t = to_np(self.particles["y_t"])
         self.y_t.set_offsets(y_t)
         self.y_r.set_offsets(to_np(self.particles["y_r"]))
@@ -119,7 +122,7 @@ class GroupForcesView:
         r = self.particles["r"]
         note = "r = s: the targets are real x_s" if r <= self.s + 1e-9 else f"r = {r:.4f}"
         self.ax.set_title(f"{self.network}, M = {self.M}, k = {self.k}: s = {self.s:g}, t = {self.t:g}\n{note}")
-        self.ax_terms.set_title(f"Laplace-kernel terms; MMD² = {self.forces['mmd2']:.2e},\n"
+        self.ax_terms.set_title(f"{model.cfg.kernel.capitalize()}-kernel terms; MMD² = {self.forces['mmd2']:.2e},\n"
                                 f"w(s,t) = {self.forces['weight']:.3f}")
         return self
 
