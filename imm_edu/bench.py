@@ -26,7 +26,7 @@ HELD_OUT_SEED = 1_000_003  # disjoint from the training seed 0, so held-out poin
 SAMPLE_SEED = 7  # prior noise of the evaluated samples
 N_EVAL = 5000
 FEW_STEP = (1, 2, 4, 8)
-NFE = {"imm": FEW_STEP, "cm": FEW_STEP, "ddim": (1, 2, 4, 8, 16, 32, 64, 128), "fm": (1, 2, 4, 8, 16, 32, 64, 128)}
+NFE = {"imm": FEW_STEP, "imm_paper": FEW_STEP, "cm": FEW_STEP, "ddim": (1, 2, 4, 8, 16, 32, 64, 128), "fm": (1, 2, 4, 8, 16, 32, 64, 128)}
 METRIC_LABELS = {"energy": "energy distance", "sliced_w2": "sliced W2", "mmd": "MMD (RBF mix)"}
 # Samplers scored besides each model's own default, at the same NFE: IMM's restart sampler ([P] Alg. 5).
 VARIANTS = {"imm": {"imm restart": {"sampler": "restart"}}}

@@ -2,7 +2,7 @@
 
     python -m imm_edu.train_all                          every (method, data set) of RECIPES x DATASETS, 2 processes
     python -m imm_edu.train_all --toys moons --methods imm fm --jobs 1
-    python -m imm_edu.train_all --toys digits            the four digits models (DIGITS_RECIPES), ~12 CPU-minutes
+    python -m imm_edu.train_all --toys digits            the four shipped digits models (DIGITS_RECIPES), ~12 CPU-min
     python -m imm_edu.train_all --toys digits --rescore  no training: remeasure the quality in the manifest
 
 Each process trains one model at a time on one CPU thread (so two run side by side on a 2-core laptop), saves it
@@ -40,7 +40,7 @@ RECIPES = {
     "ddim": {"config": {"width": 64}, **SHARED},
     "fm": {"config": {"width": 64}, **SHARED},
 }
-QUALITY_NFE = {"imm": bench.FEW_STEP, "imm_paper": bench.FEW_STEP, "cm": bench.FEW_STEP, "ddim": (8, 16, 32), "fm": (8, 16, 32)}
+QUALITY_NFE = {"imm": bench.FEW_STEP, "imm_paper": bench.FEW_STEP, "cm": bench.FEW_STEP, "ddim": (8, 32), "fm": (8, 32)}
 # The 8x8 digits (64-D): a wider net (width 256, ~0.5 M weights, ~1 MB in float16) and 6,000 steps of batch 256,
 # about 3.5 CPU-minutes for IMM and 2.3 for FM/DDIM. Evidence (benchmarks/digits_sweep_results.md): k = 10 is worse
 # than k = 12 at 1 step; lr 2e-3 and batch 512 do not help; 20,000 steps make every method copy training images
@@ -48,12 +48,23 @@ QUALITY_NFE = {"imm": bench.FEW_STEP, "imm_paper": bench.FEW_STEP, "cm": bench.F
 DIGITS_RECIPES = {m: {"config": {"dim": 64, "width": 256, **({"k": 12} if m in ("imm", "imm_paper", "cm") else {})},
                       "steps": 6000, "batch": 256, "lr": 1e-3, "cosine": True, "ema": 0.999, "seed": 0}
                   for m in RECIPES}
+# Shipped on the digits: imm, cm, ddim, fm. imm_paper's digits recipe serves the kernel and group-size comparison
+# (benchmarks/m_ablation.py, whose results ship as data/m_ablation.json); `--methods imm_paper` trains it anyway.
+DIGITS_SHIPPED = ("imm", "cm", "ddim", "fm")
+# Digits: the manifest keeps the whole FD-digits curve of every model (bench.NFE, 20 sample draws each; seconds), so
+# lesson 08 and the README read the same numbers as the bench
+DIGITS_QUALITY_NFE = {**QUALITY_NFE, "ddim": bench.NFE["ddim"], "fm": bench.NFE["fm"]}
 DATASETS = TOYS + (digits.NAME,)
 
 
 def recipe(method, name):
-    """The shipped recipe of `method` on data set `name`."""
+    """The training recipe of `method` on data set `name`."""
     return (DIGITS_RECIPES if name == digits.NAME else RECIPES)[method]
+
+
+def shipped(method, name):
+    """Whether data/ ships the model of `method` on data set `name` (every method on a toy)."""
+    return name != digits.NAME or method in DIGITS_SHIPPED
 
 
 def train_one(method, name, recipe, data_dir=DATA_DIR, threads=1):
@@ -74,9 +85,11 @@ def train_one(method, name, recipe, data_dir=DATA_DIR, threads=1):
 
 def measure(method, name, path):
     """The manifest's quality record of the checkpoint at `path`: its primary metric (energy distance for a toy,
-    FD-digits for the digits) at the QUALITY_NFE of `method` against the held-out points, and the floor."""
+    FD-digits for the digits) at the QUALITY_NFE (DIGITS_QUALITY_NFE) of `method` against the held-out points, and
+    the floor."""
     metric, ref, repeats = bench.metric_names(name)[0], bench.held_out(name), bench.REPEATS.get(name, 1)
-    by_nfe = bench.quality(load(path), ref, QUALITY_NFE[method], (metric,), repeats)
+    nfe = (DIGITS_QUALITY_NFE if name == digits.NAME else QUALITY_NFE)[method]
+    by_nfe = bench.quality(load(path), ref, nfe, (metric,), repeats)
     return {"metric": metric, "n": len(ref), "repeats": repeats, "held_out_seed": bench.HELD_OUT_SEED,
             "floor": bench.floor(name, metric_names=(metric,))[metric],
             "by_nfe": {str(k): v[metric] for k, v in by_nfe.items()}}
@@ -101,7 +114,8 @@ def write_manifest(entries, data_dir=DATA_DIR, classifier=None):
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m imm_edu.train_all", description=__doc__.split("\n")[0])
     p.add_argument("--toys", nargs="+", default=DATASETS, help=f"data sets to train on (default: {' '.join(DATASETS)})")
-    p.add_argument("--methods", nargs="+", default=list(RECIPES), choices=METHOD_NAMES)
+    p.add_argument("--methods", nargs="+", choices=METHOD_NAMES,
+                   help="methods to train (default: every method shipped on each data set, see shipped())")
     p.add_argument("--jobs", type=int, default=2, help="models trained in parallel, one CPU thread each")
     p.add_argument("--steps", type=int, help="override every recipe's number of training steps (quick runs)")
     p.add_argument("--data-dir", default=DATA_DIR, type=Path, help="where checkpoints and manifest.json go")
@@ -111,7 +125,7 @@ def main(argv=None):
     if args.rescore:
         entries = [{**e, "quality": measure(e["method"], e["toy"], Path(args.data_dir) / e["file"])}
                    for e in json.loads((Path(args.data_dir) / "manifest.json").read_text())["models"]
-                   if e["method"] in args.methods and e["toy"] in args.toys]
+                   if (args.methods is None or e["method"] in args.methods) and e["toy"] in args.toys]
         write_manifest(entries, args.data_dir)
         print(f"remeasured {len(entries)} models in {Path(args.data_dir) / 'manifest.json'}")
         return
@@ -124,7 +138,8 @@ def main(argv=None):
         print(f"digit classifier: held-out accuracy {entry['held_out_accuracy']:.3f}, {entry['cpu_seconds']} CPU-s")
     steps = {"steps": args.steps} if args.steps else {}
     # the slowest first: the digits, then imm and cm on every toy, then ddim and fm
-    jobs = sorted(((m, t) for m in args.methods for t in args.toys), key=lambda job: job[1] != digits.NAME)
+    jobs = sorted(((m, t) for m in args.methods or RECIPES for t in args.toys if args.methods or shipped(m, t)),
+                  key=lambda job: job[1] != digits.NAME)
     entries = []
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
         futures = [pool.submit(train_one, m, t, {**recipe(m, t), **steps}, args.data_dir) for m, t in jobs]

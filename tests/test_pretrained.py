@@ -10,14 +10,14 @@ import torch
 from imm_edu import bench, checkpoints, load, load_pretrained, metrics, save, toy
 from imm_edu.checkpoints import sha256
 from imm_edu.train import METHOD_NAMES, build, method_name, train_steps
-from imm_edu.train_all import DATASETS
+from imm_edu.train_all import DATASETS, shipped
 
 ENTRIES = checkpoints.manifest()
 
 
 def test_manifest_covers_every_method_and_toy():
     have = {(e["method"], e["toy"]) for e in ENTRIES}
-    missing = {(m, t) for m in METHOD_NAMES for t in DATASETS} - have
+    missing = {(m, t) for m in METHOD_NAMES for t in DATASETS if shipped(m, t)} - have
     assert not missing, f"no shipped model for {sorted(missing)}"
 
 

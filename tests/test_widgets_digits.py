@@ -79,9 +79,19 @@ def test_kernel_arguments_shrink_with_the_dimension():
     assert len(dw.plot_kernel_arguments({"2-D": small, "64-D": large}).axes) == 2
 
 
-def test_m_ablation_plot_reads_the_results_file(tmp_path):
-    runs = {str(M): {"pushforward": {str(k): 0.1 * M + k for k in (1, 2, 4, 8)}} for M in (1, 2, 4, 8)}
+def test_m_ablation_curves_average_seeds_and_divide_by_the_floor(tmp_path):
+    runs = [{"method": method, "M": M, "seed": seed,
+             "pushforward": {str(k): 10.0 * M + k + seed for k in (1, 2, 4, 8)},
+             "restart": {str(k): 20.0 * M + k for k in (1, 2, 4, 8)}}
+            for method in ("imm_paper", "imm") for M in (1, 2, 4, 8) for seed in (0, 1)]
     path = tmp_path / "m.json"
-    path.write_text(json.dumps({"digits": {"metric": "fd", "dim": 64, "floor": 5.0, "runs": runs}}))
-    fig = dw.plot_m_ablation(dw.m_ablation(path))
-    assert fig.axes[0].get_title() == "digits (D = 64)" and len(fig.axes[0].lines) == 5
+    path.write_text(json.dumps({"digits": {"metric": "fd", "dim": 64, "floor": 2.0, "runs": runs}}))
+    results = dw.m_ablation(path)
+    curves = dw.ablation_curves(results["digits"], "imm")
+    assert list(curves) == [1, 2, 4, 8] and curves[4][2] == (40 + 2 + 0.5) / 2.0  # mean of seeds 0 and 1, / floor
+    assert dw.ablation_curves(results["digits"], "imm", "restart")[1][8] == 28 / 2.0
+    fig = dw.plot_m_ablation(results)
+    assert [ax.get_title() for ax in fig.axes] == [f"digits (D = 64), {dw.KERNEL_LABELS[m]}" for m in ("imm_paper", "imm")]
+    assert len(fig.axes[0].lines) == 5  # 1, 2, 4, 8 steps and the floor
+    fig = dw.plot_steps_by_kernel(results)
+    assert len(fig.axes) == 1 and len(fig.axes[0].lines) == 2 * 2 + 1  # 2 kernels x 2 samplers, the floor

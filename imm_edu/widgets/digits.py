@@ -1,6 +1,6 @@
 """Lesson 08 (IMM on 8x8 digits, D = 64): grids of generated digits for each method and step count, a panel that
 shows one method's digits with the classifier's verdict, the jump f_{s,t} on one image as s moves, the Laplace
-kernel's argument in 2-D and 64-D, and the group-size (M) ablation read from benchmarks/m_ablation_results.json.
+kernel's argument in 2-D and 64-D, and the group-size (M) ablation read from data/m_ablation.json.
 
 Benchmark (`time_update`, one update + PNG render, torch on 1 thread, on the course's shared 2-core machine,
 load ~5): DigitGridView ~25 ms with cached samples; a new (method, steps) pair adds its sampling (300 digits,
@@ -17,6 +17,8 @@ import numpy as np
 import torch
 
 from .. import digit_metrics, digits
+from ..checkpoints import DATA_DIR
+from ..imm import kernel_scales
 from ..parameterization import coefficients
 from ..plot import COLORS, LABELS, image_grid, tile
 from ..schedules import interpolate
@@ -25,7 +27,7 @@ from .jump import ddim_jump
 from .sampling import draw_samples
 
 DEFAULT_SAMPLER = {"imm": "pushforward", "cm": "restart", "ddim": "ddim", "fm": "euler"}
-M_ABLATION = Path(__file__).resolve().parents[2] / "benchmarks" / "m_ablation_results.json"
+M_ABLATION = DATA_DIR / "m_ablation.json"  # written by benchmarks/m_ablation.py
 
 
 def method_label(method, sampler=None):
@@ -136,7 +138,8 @@ def kernel_arguments(model, data, groups=256, seed=0):
     """The Laplace kernel's argument u = ||a - b|| / (|c_out(s,t)| D) inside IMM's loss ([P] Eq. 67), for groups
     of M particles drawn as in training ([P] Alg. 1: one (s, r, t) per group, x_t and x_r from the same (x, eps)).
     Returns float64 arrays: "coupled" (y_t^j with its own target y_r^j), "cross" (y_t^j with y_r^k, j != k) and
-    "within" (y_t^j with y_t^k, j != k); the kernel is exp(-u) and its gradient's size is exp(-u) / bandwidth."""
+    "within" (y_t^j with y_t^k, j != k); the kernel is exp(-u) and its gradient's size is exp(-u) / bandwidth.
+    (The "imm" preset's smoothed core changes the kernel only for u below about one induction step's width.)"""
     c, D = model.cfg, model.dim
     gen = torch.Generator().manual_seed(seed)
     x = data[torch.randint(0, len(data), (groups * c.M,), generator=gen)]  # (G M, D)
@@ -146,8 +149,9 @@ def kernel_arguments(model, data, groups=256, seed=0):
     with torch.no_grad():
         y_t = model.f(interpolate(x, eps, per(t), c.schedule), per(s), per(t)).view(groups, c.M, D).double()
         y_r = model.f(interpolate(x, eps, per(r), c.schedule), per(s), per(r)).view(groups, c.M, D).double()
-    _, c_out = coefficients(s, t, param=c.param, schedule=c.schedule, sigma_d=c.sigma_d)
-    scale = (1 / (c_out.abs().clamp_min(1e-6) * D))[:, None, None]  # (G, 1, 1), as in imm_loss
+    scale, _ = kernel_scales(s, t, r, D=D, smoothing=c.smoothing, core=c.core, bandwidth=c.bandwidth, param=c.param,
+                             schedule=c.schedule, sigma_d=c.sigma_d)
+    scale = scale[:, None, None]  # (G, 1, 1): 1 / (bandwidth |c_out(s,t)| D), as in imm_loss
     tr, tt = scale * torch.cdist(y_t, y_r), scale * torch.cdist(y_t, y_t)  # (G, M, M) each
     off = ~torch.eye(c.M, dtype=torch.bool).expand(groups, -1, -1)
     return {"coupled": tr.diagonal(dim1=1, dim2=2).flatten().numpy(), "cross": tr[off].numpy(),
@@ -175,22 +179,59 @@ def plot_kernel_arguments(by_name):
 
 
 def m_ablation(path=M_ABLATION):
-    """The group-size ablation written by benchmarks/m_ablation.py: {data set: {"floor", "metric", "runs"}}."""
+    """The group-size ablation written by benchmarks/m_ablation.py: {data set: {"floor", "metric", "dim", "runs"}},
+    each run {"method", "M", "seed", "pushforward": {steps: value}, "restart": {...}, ...}."""
     return json.loads(Path(path).read_text())
 
 
-def plot_m_ablation(results, steps=(1, 2, 4, 8)):
-    """Quality / floor against M, one panel per data set, one line per number of (pushforward) steps."""
-    fig, axes = plt.subplots(1, len(results), figsize=(5.2 * len(results), 3.9), layout="constrained")
+def ablation_curves(res, method, sampler="pushforward"):
+    """{M: {steps: value / floor}} of one data set's ablation `res` for one kernel preset, mean over seeds."""
+    by_m = {}
+    for run in res["runs"]:
+        if run["method"] == method:
+            by_m.setdefault(run["M"], []).append(run[sampler])
+    return {M: {int(k): np.mean([r[k] for r in runs]) / res["floor"] for k in runs[0]}
+            for M, runs in sorted(by_m.items())}
+
+
+KERNEL_LABELS = {"imm_paper": "[P]'s Laplace kernel", "imm": "smoothed core (the series' IMM)"}
+
+
+def plot_m_ablation(results, methods=("imm_paper", "imm"), steps=(1, 2, 4, 8)):
+    """Quality / floor against the group size M: one row per data set, one column per kernel preset, one line per
+    number of pushforward steps (mean over the training seeds in the results)."""
+    fig, axes = plt.subplots(len(results), len(methods), figsize=(5 * len(methods), 3.7 * len(results)),
+                             layout="constrained", squeeze=False)
     shades = plt.cm.Reds(np.linspace(0.45, 1.0, len(steps)))
-    for ax, (name, res) in zip(np.atleast_1d(axes), results.items()):
-        Ms = sorted(int(M) for M in res["runs"])
-        for shade, k in zip(shades, steps):
-            ax.plot(Ms, [res["runs"][str(M)]["pushforward"][str(k)] / res["floor"] for M in Ms], "o-", color=shade,
-                    label=f"{k} step{'s' * (k > 1)}")
+    for row, (name, res) in zip(axes, results.items()):
+        for ax, method in zip(row, methods):
+            curves = ablation_curves(res, method)
+            Ms = list(curves)
+            for shade, k in zip(shades, steps):
+                ax.plot(Ms, [curves[M][k] for M in Ms], "o-", color=shade, label=f"{k} step{'s' * (k > 1)}")
+            ax.axhline(1, ls="--", color=COLORS["data"], label="data floor")
+            ax.set(xscale="log", yscale="log", xticks=Ms, xticklabels=[str(M) for M in Ms], xlabel="group size M",
+                   ylabel=f"{res['metric']} / floor", title=f"{name} (D = {res['dim']}), {KERNEL_LABELS[method]}")
+            ax.minorticks_off()
+            ax.grid(alpha=0.3, which="both")
+            ax.legend(fontsize=8)
+    return fig
+
+
+def plot_steps_by_kernel(results, M=4, methods=("imm_paper", "imm")):
+    """Quality / floor against pushforward steps (solid) and restart steps (dotted) at group size M, one panel per
+    data set, one colour per kernel preset: does quality drift as the steps grow?"""
+    fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 3.7), layout="constrained", squeeze=False)
+    colors = {"imm_paper": COLORS["exact"], "imm": COLORS["imm"]}
+    for ax, (name, res) in zip(axes[0], results.items()):
+        for method in methods:
+            for sampler, style in (("pushforward", "o-"), ("restart", "s:")):
+                curve = ablation_curves(res, method, sampler)[M]
+                ax.plot(list(curve), list(curve.values()), style, color=colors[method],
+                        label=f"{KERNEL_LABELS[method]}, {sampler}")
         ax.axhline(1, ls="--", color=COLORS["data"], label="data floor")
-        ax.set(xscale="log", yscale="log", xticks=Ms, xticklabels=[str(M) for M in Ms], xlabel="group size M",
-               ylabel=f"{res['metric']} / floor (lower is better)", title=f"{name} (D = {res['dim']})")
+        ax.set(xscale="log", yscale="log", xticks=[1, 2, 4, 8], xticklabels=["1", "2", "4", "8"], xlabel="steps",
+               ylabel=f"{res['metric']} / floor", title=f"{name} (D = {res['dim']}), M = {M}")
         ax.minorticks_off()
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
