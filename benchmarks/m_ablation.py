@@ -10,10 +10,11 @@ Controlled: the shipped recipe of the data set (imm_edu.train_all.recipe) of the
 exactly [P]'s Laplace kernel with bandwidth |c_out| D; "imm": the series' smoothed kernel core), random s (not the
 consistency-model preset), the same batch (so larger M means fewer groups, i.e. fewer (s, t) pairs per batch: the
 same particle budget, as in [P] Fig. 5), the same steps; only M changes (and the training seed, to show the spread
-between runs). Each model is trained by train_all.train_one (1 CPU thread, float16, as shipped) and scored at
-1/2/4/8 steps with both samplers against the data set's held-out points (imm_edu.bench; digits: mean of 20 sample
-draws). Runs merge into data/m_ablation.json (a run with the same data, method, M and seed is replaced; it ships
-with the package because lesson 08 plots it) and the tables go to benchmarks/m_ablation_results.md.
+between runs). Each model is trained by train_all.train_one (1 CPU thread, float16, as shipped; a run whose
+recipe is exactly a shipped model's reuses that checkpoint, since training is deterministic) and scored at 1/2/4/8
+steps with both samplers against the data set's held-out points (imm_edu.bench; digits: mean of 20 sample draws).
+Runs merge into data/m_ablation.json (a run with the same data, method, M and seed is replaced; it ships with the
+package because lesson 08 plots it) and the tables go to benchmarks/m_ablation_results.md.
 """
 import argparse
 import json
@@ -24,7 +25,8 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from imm_edu import bench, digits, load
-from imm_edu.checkpoints import DATA_DIR
+from imm_edu.checkpoints import DATA_DIR, manifest
+from imm_edu.train import build
 from imm_edu.train_all import recipe, train_one
 
 MS = (1, 2, 4, 8)
@@ -32,12 +34,28 @@ OUT, REPORT = DATA_DIR / "m_ablation.json", Path(__file__).parent / "m_ablation_
 SAMPLERS = ("pushforward", "restart")
 
 
+def shipped_run(method, name, r):
+    """The manifest entry of the shipped model if recipe `r` is exactly how it was made (same recipe, same
+    resolved config), else None."""
+    for e in manifest():
+        if e["method"] == method and e["toy"] == name:
+            same_recipe = {**r, "config": {k: v for k, v in r["config"].items() if k != "M"}} == e["recipe"]
+            if same_recipe and build(method, seed=r["seed"], **r["config"]).config_dict() == e["config"]:
+                return e
+    return None
+
+
 def one(method, name, M, seed, steps, out_dir):
     """Train the `method` recipe of data set `name` with group size M and `seed`; score it; return the run."""
     r = recipe(method, name)
     r = {**r, "config": {**r["config"], "M": M}, "seed": seed, **({"steps": steps} if steps else {})}
-    e = train_one(method, name, r, Path(out_dir) / f"{method}_M{M}_seed{seed}")
-    model, ref = load(Path(out_dir) / f"{method}_M{M}_seed{seed}" / e["file"]), bench.held_out(name)
+    e = shipped_run(method, name, r)
+    if e:  # the shipped checkpoint is this very run (training is deterministic): score it, train nothing
+        path = DATA_DIR / e["file"]
+    else:
+        e = train_one(method, name, r, Path(out_dir) / f"{method}_M{M}_seed{seed}")
+        path = Path(out_dir) / f"{method}_M{M}_seed{seed}" / e["file"]
+    model, ref = load(path), bench.held_out(name)
     metric = bench.metric_names(name)[0]
     extra = ("class_tv",) if name == digits.NAME else ()
     run = {"method": method, "M": M, "seed": seed, "cpu_seconds": e["cpu_seconds"], "recipe": r,
