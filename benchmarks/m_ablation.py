@@ -20,7 +20,7 @@ import argparse
 import json
 import statistics
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -99,8 +99,22 @@ def markdown(results):
                           for k, (m, d, n) in restart[method][M].items() if k > 1]
                 cpu = statistics.mean(r["cpu_seconds"] for r in runs)
                 lines.append(f"| {method} | {M} | {len(runs)} | {cpu:.0f} | " + " | ".join(cells) + " |")
+            missing = [M for M in MS if M not in push[method]]
+            if missing:
+                lines += ["", f"Not run yet for {method}: M = {', '.join(map(str, missing))}."]
         lines.append("")
     return "\n".join(lines)
+
+
+def merge(name, run):
+    """Put `run` into data set `name`'s entry of OUT, replacing a run with the same method, M and seed."""
+    results = json.loads(OUT.read_text()) if OUT.exists() else {}  # read now: another ablation may have written
+    metric = bench.metric_names(name)[0]
+    res = results.setdefault(name, {"metric": metric, "dim": run["recipe"]["config"].get("dim", 2),
+                                    "floor": bench.floor(name, metric_names=(metric,))[metric], "runs": []})
+    res["runs"] = [r for r in res["runs"] if (r["method"], r["M"], r["seed"]) != (run["method"], run["M"], run["seed"])]
+    res["runs"].append(run)
+    OUT.write_text(json.dumps(results, indent=1) + "\n")
 
 
 def main():
@@ -113,19 +127,13 @@ def main():
     p.add_argument("--jobs", type=int, default=1, help="models trained at once, one CPU thread each")
     p.add_argument("--report", action="store_true", help="train nothing, only rewrite the markdown")
     args = p.parse_args()
-    results = json.loads(OUT.read_text()) if OUT.exists() else {}
     if not args.report:
         jobs = [(M, seed) for seed in args.seeds for M in args.ms]
         with tempfile.TemporaryDirectory() as tmp, ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-            runs = list(pool.map(one, *zip(*[(args.method, args.data, M, seed, args.steps, tmp) for M, seed in jobs])))
-        results = json.loads(OUT.read_text()) if OUT.exists() else {}  # again: another run may have written meanwhile
-        metric = bench.metric_names(args.data)[0]
-        res = results.setdefault(args.data, {
-            "metric": metric, "dim": runs[0]["recipe"]["config"].get("dim", 2),
-            "floor": bench.floor(args.data, metric_names=(metric,))[metric], "runs": []})
-        new = {(r["method"], r["M"], r["seed"]) for r in runs}
-        res["runs"] = [r for r in res["runs"] if (r["method"], r["M"], r["seed"]) not in new] + runs
-        OUT.write_text(json.dumps(results, indent=1) + "\n")
+            for run in as_completed([pool.submit(one, args.method, args.data, M, seed, args.steps, tmp)
+                                     for M, seed in jobs]):
+                merge(args.data, run.result())  # after each model, so an interrupted ablation keeps what it made
+    results = json.loads(OUT.read_text()) if OUT.exists() else {}
     REPORT.write_text(markdown(results))
     print(markdown(results))
 
