@@ -194,6 +194,14 @@ def ablation_curves(res, method, sampler="pushforward"):
             for M, runs in sorted(by_m.items())}
 
 
+def _ratio_axis(ax):
+    """Log y axis of quality / floor with plain-number labels at 1, 1.5, 2, 3, 5, 7 (x 10^k)."""
+    from matplotlib.ticker import LogLocator, StrMethodFormatter
+
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 1.5, 2.0, 3.0, 5.0, 7.0)))
+    ax.yaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
+
+
 KERNEL_LABELS = {"imm_paper": "[P]'s Laplace kernel", "imm": "smoothed core (the series' IMM)"}
 
 
@@ -213,6 +221,7 @@ def plot_m_ablation(results, methods=("imm_paper", "imm"), steps=(1, 2, 4, 8)):
             ax.set(xscale="log", yscale="log", xticks=Ms, xticklabels=[str(M) for M in Ms], xlabel="group size M",
                    ylabel=f"{res['metric']} / floor", title=f"{name} (D = {res['dim']}), {KERNEL_LABELS[method]}")
             ax.minorticks_off()
+            _ratio_axis(ax)
             ax.grid(alpha=0.3, which="both")
             ax.legend(fontsize=8)
     return fig
@@ -233,6 +242,7 @@ def plot_steps_by_kernel(results, M=4, methods=("imm_paper", "imm")):
         ax.set(xscale="log", yscale="log", xticks=[1, 2, 4, 8], xticklabels=["1", "2", "4", "8"], xlabel="steps",
                ylabel=f"{res['metric']} / floor", title=f"{name} (D = {res['dim']}), M = {M}")
         ax.minorticks_off()
+        _ratio_axis(ax)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
     return fig
