@@ -3,6 +3,7 @@
     python -m imm_edu                                   IMM at 1/2/4/8 steps vs DDIM and FM, written to imm_demo.png
     python -m imm_edu train imm moons --steps 3000      train one model, save it as imm_moons.pt (~30 s)
     python -m imm_edu sample imm/moons --steps 2 --out s.png   a shipped model (method/toy) or a .pt file
+    python -m imm_edu sample imm/digits --steps 1 --out d.png  8x8 digits: a grid of images
     python -m imm_edu bench                             benchmarks/results.md and benchmarks/quality_vs_nfe.png
     python -m imm_edu present 04 --classroom            lesson 04 as a web page without code (Voilà), large fonts
 """
@@ -82,23 +83,25 @@ def demo(args):
 
 
 def train(args):
-    """Train one model with the shipped recipe (train_all.RECIPES), where --steps/--batch/--lr/--seed override it."""
-    from . import bench, metrics
+    """Train one model with the shipped recipe (train_all.recipe), where --steps/--batch/--lr/--seed override it."""
+    from . import bench
     from .checkpoints import save
     from .imm import PRESETS
     from .train import build, fit
-    from .train_all import RECIPES
+    from .train_all import recipe
 
     given = {k: getattr(args, k) for k in ("steps", "batch", "lr", "seed") if getattr(args, k) is not None}
-    r = {**RECIPES[args.method], **given}
+    r = {**recipe(args.method, args.toy), **given}
     out = args.out or f"{args.method}_{args.toy}.pt"
     result = fit(build(args.method, seed=r["seed"], **r["config"]), args.toy,
                  **{k: v for k, v in r.items() if k != "config"})
     save(result.model, out, meta={"toy": args.toy, "recipe": r, "train_seconds": result.seconds})
     nfe = 2 if args.method in (*PRESETS, "shortcut") else 32  # IMM, CM and shortcut models are few-step samplers
-    x = result.model.sample(2000, nfe, seed=bench.SAMPLE_SEED)
-    print(f"trained {args.method} on {args.toy} in {result.seconds:.1f} s; energy distance at {nfe} NFE: "
-          f"{metrics.energy_distance(x, bench.held_out(args.toy, 2000)):.4f} (2000 points)")
+    ref = bench.held_out(args.toy, 2000)
+    metric = bench.metric_names(args.toy)[0]  # energy distance; FD-digits for the digits
+    x = result.model.sample(len(ref), nfe, seed=bench.SAMPLE_SEED)
+    print(f"trained {args.method} on {args.toy} in {result.seconds:.1f} s; {metric} at {nfe} NFE: "
+          f"{bench.ALL_METRICS[metric](x, ref):.4f} ({len(ref)} points)")
     print(f"wrote {Path(out).resolve()}")
 
 
@@ -114,9 +117,14 @@ def sample(args):
         np.save(out, x.numpy())
     elif out.suffix == ".png":
         plt = _pyplot()
-        from .plot import scatter
+        from . import digits
+        from .plot import image_grid, scatter
 
-        ax = scatter(x, kind=method_name(model), title=f"{args.checkpoint}, {args.steps} step(s), n={args.n}", s=2)
+        title = f"{args.checkpoint}, {args.steps} step(s), n={args.n}"
+        if model.dim == digits.PIXELS:  # 8x8 digit images (at most 200 shown)
+            ax = image_grid(digits.to_images(x[:200]), cols=20, title=title, kind=method_name(model)).axes
+        else:
+            ax = scatter(x, kind=method_name(model), title=title, s=2)
         ax.figure.savefig(out, dpi=100)
         plt.close(ax.figure)
     else:
@@ -167,7 +175,7 @@ def parser():
     t = sub.add_parser("train", help="train one model (the shipped recipe unless overridden) and save it")
     t.add_argument("method", choices=METHOD_NAMES, help="imm (the series' IMM), imm_paper (IMM with exactly the "
                    "paper's kernel), cm (consistency model = IMM with M = 1), ddim or fm (flow matching)")
-    t.add_argument("toy", help="a toy name, see imm_edu.toy.names()")
+    t.add_argument("toy", help="a toy name (see imm_edu.toy.names()) or digits")
     for key, kind, what in (("steps", int, "training steps"), ("batch", int, "batch size"),
                             ("lr", float, "peak learning rate"), ("seed", int, "weights and data seed")):
         t.add_argument(f"--{key}", type=kind, help=f"{what} (shipped recipe: {SHARED[key]})")

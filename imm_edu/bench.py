@@ -9,6 +9,10 @@ drawn with HELD_OUT_SEED (training uses seed 0, see train.fit), by the three met
 data-vs-data floor compares the held-out set with n i.i.d. points of the true distribution: what a perfect
 sampler scores at this n. Every sampler here costs one network evaluation per step (IMM pushforward, DDIM, flow
 matching with Euler), so NFE = steps. The full run takes tens of minutes on 2 cores (the MMD dominates).
+
+The 8x8 digits ("digits", 64-D) are scored by digit_metrics (FD-digits, energy distance, class coverage,
+confidence) with 300 samples against the 300 `held_out` images; their floor is the 300 `floor` images against the
+same 300 (digits.py). They go to their own files: digits_results.md, digits_results.json, digits_quality_vs_nfe.png.
 """
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
@@ -17,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from . import metrics, toy
+from . import digit_metrics, digits, metrics, toy
 from .checkpoints import load_pretrained, manifest
 
 RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results.json"  # what `python -m imm_edu bench` writes
@@ -32,9 +36,25 @@ METRIC_LABELS = {"energy": "energy distance", "sliced_w2": "sliced W2", "mmd": "
 VARIANTS = {"imm": {"imm restart": {"sampler": "restart"}}}
 TARGETS = ((1, 8), (2, 32))  # IMM at `steps` should be at least as good as FM and DDIM at `nfe` (issue 3)
 SLACK = 1.1  # "does not get worse with steps": E(2k) <= 1.1 E(k) (issue 8)
+DIGITS_TARGETS = ((1, 8), (2, 16))  # the same on FD-digits (issue 10); moonshot: IMM at <= 8 steps within 2x floor
+N_DIGITS = 300  # images in each of the digits' held_out and floor splits: digits are scored with n <= 300
+# FD-digits of 300 model samples varies from one set of samples to the next (std ~2.5 at 1 IMM step, ~1.5 at 4;
+# a few odd samples move the fitted covariance): digits models are scored by the mean over 20 sample seeds
+# (SAMPLE_SEED, SAMPLE_SEED + 1, ...), whose std is ~0.5
+REPEATS = {digits.NAME: 20}
+ALL_METRICS = {**metrics.METRICS, **digit_metrics.METRICS}
+
+
+def metric_names(name):
+    """The metrics a dataset is scored with: digit_metrics.METRICS for the digits, metrics.METRICS for the toys."""
+    return tuple(digit_metrics.METRICS if name == digits.NAME else metrics.METRICS)
 
 
 def held_out(name, n=N_EVAL):
+    """n held-out points of a toy (seed HELD_OUT_SEED), or the first min(n, 300) images of the digits' held_out
+    split."""
+    if name == digits.NAME:
+        return digits.load("held_out")[0][:n]
     return toy.sample(name, n, seed=HELD_OUT_SEED)
 
 
@@ -42,7 +62,11 @@ def floor(name, n=N_EVAL, repeats=3, metric_names=tuple(metrics.METRICS)):
     """What a perfect sampler scores: metrics between the held-out set and n i.i.d. data points (mean of `repeats`).
 
     The points are random subsets of one large fresh draw, not a second n-point draw: sklearn's moons are evenly
-    spaced along the arcs within a draw, and two such draws agree better than any i.i.d. sampler can."""
+    spaced along the arcs within a draw, and two such draws agree better than any i.i.d. sampler can.
+    Digits: the first min(n, 300) images of the `floor` split against as many `held_out` ones (no repeats)."""
+    if name == digits.NAME:
+        real = digits.load("floor")[0][:n]
+        return {m: ALL_METRICS[m](real, held_out(name, n)) for m in metric_names}
     ref, pool = held_out(name, n), toy.sample(name, 20 * n, seed=HELD_OUT_SEED + 1)
     gen = torch.Generator().manual_seed(0)
     subsets = [pool[torch.randperm(len(pool), generator=gen)[:n]] for _ in range(repeats)]
@@ -50,13 +74,18 @@ def floor(name, n=N_EVAL, repeats=3, metric_names=tuple(metrics.METRICS)):
 
 
 @torch.no_grad()
-def quality(model, reference, nfe=(1, 2, 4, 8), metric_names=tuple(metrics.METRICS), **sample_kw):
-    """{nfe: {metric: value}} for len(reference) samples of `model` at each step count in `nfe`;
-    sample_kw go to model.sample (e.g. sampler="restart")."""
+def quality(model, reference, nfe=(1, 2, 4, 8), metric_names=tuple(metrics.METRICS), repeats=1, **sample_kw):
+    """{nfe: {metric: value}} for len(reference) samples of `model` at each step count in `nfe`, averaged over
+    `repeats` sample seeds from SAMPLE_SEED on; metric names from ALL_METRICS; sample_kw go to model.sample
+    (e.g. sampler="restart")."""
     out = {}
     for steps in nfe:
-        samples = model.sample(len(reference), steps, seed=SAMPLE_SEED, **sample_kw)
-        out[steps] = {m: metrics.METRICS[m](samples, reference) for m in metric_names}
+        values = {m: 0.0 for m in metric_names}
+        for seed in range(SAMPLE_SEED, SAMPLE_SEED + repeats):
+            samples = model.sample(len(reference), steps, seed=seed, **sample_kw)
+            for m in metric_names:
+                values[m] += ALL_METRICS[m](samples, reference) / repeats
+        out[steps] = values
     return out
 
 
@@ -74,21 +103,23 @@ def run(toys=None, methods=None, nfe=None, n=N_EVAL, jobs=1, progress=True):
             return {name: res for part in parts for name, res in part.items()}
     results = {}
     for name in toys:
-        ref = held_out(name, n)
+        ref, scored_by = held_out(name, n), metric_names(name)
         if not any(e["toy"] == name for e in entries):
             raise ValueError(f"no shipped models for toy {name!r}; shipped: {sorted({e['toy'] for e in entries})}")
-        res = results[name] = {"floor": floor(name, n), "models": {}, "train_seconds": {}, "cpu_seconds": {}}
+        res = results[name] = {"floor": floor(name, n, metric_names=scored_by), "models": {}, "train_seconds": {},
+                               "cpu_seconds": {}}
         for e in entries:
             if e["toy"] != name or (methods and e["method"] not in methods):
                 continue
             model = load_pretrained(e["method"], name)
             for key, sample_kw in {e["method"]: {}, **VARIANTS.get(e["method"], {})}.items():
-                res["models"][key] = quality(model, ref, nfe or NFE[e["method"]], **sample_kw)
+                res["models"][key] = quality(model, ref, nfe or NFE[e["method"]], scored_by, REPEATS.get(name, 1),
+                                             **sample_kw)
                 res["train_seconds"][key] = e["train_seconds"]
                 res["cpu_seconds"][key] = e.get("cpu_seconds", float("nan"))
                 if progress:
-                    print(f"  {name:>16} {key:>11}: energy " + " ".join(
-                        f"{k}:{v['energy']:.4f}" for k, v in res["models"][key].items()), flush=True)
+                    print(f"  {name:>16} {key:>11}: {scored_by[0]} " + " ".join(
+                        f"{k}:{v[scored_by[0]]:.4f}" for k, v in res["models"][key].items()), flush=True)
     return results
 
 
@@ -121,18 +152,43 @@ def _fmt(v):
     return f"{v:.5f}"  # one fixed format, so the columns compare at a glance
 
 
-def targets(results, metric="energy"):
-    """Rows (toy, IMM key, IMM steps, IMM value, nfe, FM value, DDIM value, met) for the TARGETS the results cover,
-    for IMM with its default sampler ("imm") and each of its VARIANTS."""
+def targets(results, metric="energy", pairs=TARGETS):
+    """Rows (toy, IMM key, IMM steps, IMM value, nfe, FM value, DDIM value, met) for the target `pairs` (steps, nfe)
+    the results cover, for IMM with its default sampler ("imm") and each of its VARIANTS."""
     rows = []
     for name, res in results.items():
         m = res["models"]
         for key in ("imm", *VARIANTS["imm"]):
-            for steps, nfe in TARGETS:
+            for steps, nfe in pairs:
                 if steps in m.get(key, {}) and all(nfe in m.get(b, {}) for b in ("fm", "ddim")):
                     imm, fm, ddim = m[key][steps][metric], m["fm"][nfe][metric], m["ddim"][nfe][metric]
                     rows.append((name, key, steps, imm, nfe, fm, ddim, imm <= min(fm, ddim)))
     return rows
+
+
+def _sampler(key):
+    return "restart" if "restart" in key else "pushforward"
+
+
+def _targets_table(rows):
+    lines = ["| data | IMM sampler | IMM steps | IMM | NFE | FM | DDIM | IMM <= both |",
+             "|---|---|---|---|---|---|---|---|"]
+    return lines + [f"| {t} | {_sampler(key)} | {s} | {_fmt(i)} | {k} | {_fmt(f)} | {_fmt(d)} | "
+                    f"{'yes' if ok else 'no'} |" for t, key, s, i, k, f, d, ok in rows]
+
+
+def metric_table(results, metric, label):
+    """Markdown lines of one metric: rows (data, floor / method), columns every NFE in the results."""
+    all_nfe = sorted({k for res in results.values() for m in res["models"].values() for k in m})
+    lines = [f"## {label}", "", "| data | method | train s (CPU s) | " + " | ".join(f"NFE {k}" for k in all_nfe)
+             + " |", "|---|---|---|" + "---|" * len(all_nfe)]
+    for name, res in results.items():
+        lines.append(f"| {name} | floor | | " + " | ".join([_fmt(res["floor"][metric])] * len(all_nfe)) + " |")
+        for method, by_nfe in res["models"].items():
+            cells = [_fmt(by_nfe[k][metric]) if k in by_nfe else "" for k in all_nfe]
+            secs = f"{res['train_seconds'][method]:.0f} ({res['cpu_seconds'][method]:.0f})"
+            lines.append(f"| {name} | {method} | {secs} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def markdown(results, n=N_EVAL):
@@ -149,11 +205,8 @@ def markdown(results, n=N_EVAL):
              "Quality against training cost (CPU seconds) for every method: `training_cost.md` and `training_cost.png` "
              "(`python benchmarks/training_cost.py`).", ""]
     if rows := targets(results):
-        lines += ["## Targets (energy distance): IMM at 1 step vs FM/DDIM at 8 NFE, IMM at 2 steps vs 32 NFE", "",
-                  "| toy | IMM sampler | IMM steps | IMM | NFE | FM | DDIM | IMM <= both |",
-                  "|---|---|---|---|---|---|---|---|"]
-        lines += [f"| {t} | {'restart' if 'restart' in key else 'pushforward'} | {s} | {_fmt(i)} | {k} | {_fmt(f)} | "
-                  f"{_fmt(d)} | {'yes' if ok else 'no'} |" for t, key, s, i, k, f, d, ok in rows]
+        lines += ["## Targets (energy distance): IMM at 1 step vs FM/DDIM at 8 NFE, IMM at 2 steps vs 32 NFE", ""]
+        lines += _targets_table(rows)
         lines += ["", "Toys where the target is met, by metric:", ""]
         for metric, label in METRIC_LABELS.items():
             by_metric = targets(results, metric)
@@ -169,41 +222,76 @@ def markdown(results, n=N_EVAL):
                       "|---|" + "---|" * (len(FEW_STEP) + 1)]
             lines += [f"| {t} | " + " | ".join(_fmt(x) for x in v) + f" | {'yes' if ok else 'no'} |" for t, v, ok in rows]
             lines += ["", f"{sum(ok for *_, ok in rows)}/{len(rows)} toys never get worse with steps.", ""]
-    all_nfe = sorted({k for res in results.values() for m in res["models"].values() for k in m})
     for metric, label in METRIC_LABELS.items():
-        lines += [f"## {label}", "", "| toy | method | train s (CPU s) | " + " | ".join(f"NFE {k}" for k in all_nfe)
-                  + " |", "|---|---|---|" + "---|" * len(all_nfe)]
-        for name, res in results.items():
-            lines.append(f"| {name} | floor | | " + " | ".join([_fmt(res["floor"][metric])] * len(all_nfe)) + " |")
-            for method, by_nfe in res["models"].items():
-                cells = [_fmt(by_nfe[k][metric]) if k in by_nfe else "" for k in all_nfe]
-                secs = f"{res['train_seconds'][method]:.0f} ({res['cpu_seconds'][method]:.0f})"
-                lines.append(f"| {name} | {method} | {secs} | " + " | ".join(cells) + " |")
-        lines.append("")
+        lines += metric_table(results, metric, label)
     return "\n".join(lines)
+
+
+def moonshot(res, metric="fd", max_steps=8):
+    """Rows (IMM key, best steps <= max_steps, its value, 2 x floor, met) for each IMM sampler in one result."""
+    rows = []
+    for key in ("imm", *VARIANTS["imm"]):
+        by_nfe = {k: q[metric] for k, q in res["models"].get(key, {}).items() if k <= max_steps}
+        if by_nfe:
+            best = min(by_nfe, key=by_nfe.get)
+            rows.append((key, best, by_nfe[best], 2 * res["floor"][metric], by_nfe[best] <= 2 * res["floor"][metric]))
+    return rows
+
+
+def digits_markdown(results, n=N_DIGITS):
+    """The digits' results as markdown: targets and moonshot on FD-digits, then one table per digit metric."""
+    res = results[digits.NAME]
+    lines = ["# Sample quality vs NFE on the 8x8 digits (64-D)", "",
+             f"{n} samples per model (every number: the mean over {REPEATS[digits.NAME]} sample seeds) against the {n} "
+             "`held_out` digits, which no model and not the metric's classifier ever trained on. `floor` = "
+             f"{n} other real digits (the `floor` split) against the same {n}: what a perfect sampler scores at this "
+             "n. FD-digits is the Frechet distance of the classifier's 64-D penultimate features (like FID); class "
+             "coverage TV is the total variation between the predicted-class histogram and the uniform one; "
+             "confidence is the classifier's mean top probability (both of these use the samples only; 300 i.i.d. "
+             f"samples of a perfect model have class TV {digit_metrics.uniform_tv(n):.3f} on average, the stratified "
+             "floor split less). Copying is the median distance of the samples to their nearest training image over "
+             "that of the held-out digits (1 = like unseen real digits, < 1 = reproducing training images). Lower is "
+             "better for FD-digits, energy and class TV. See imm_edu/digit_metrics.py. Regenerate with "
+             "`python -m imm_edu bench --toys digits`.", "",
+             "## Targets (FD-digits): IMM at 1 step vs FM/DDIM at 8 NFE, IMM at 2 steps vs 16 NFE", ""]
+    lines += _targets_table(targets(results, "fd", DIGITS_TARGETS))
+    lines += ["", "Moonshot: IMM at <= 8 steps within 2x the floor (FD-digits)", "",
+              "| IMM sampler | best steps <= 8 | FD-digits | 2 x floor | met |", "|---|---|---|---|---|"]
+    lines += [f"| {_sampler(key)} | {k} | {_fmt(v)} | {_fmt(f2)} | {'yes' if ok else 'no'} |"
+              for key, k, v, f2, ok in moonshot(res)]
+    lines.append("")
+    for metric, label in digit_metrics.LABELS.items():
+        lines += metric_table(results, metric, label)
+    return "\n".join(lines)
+
+
+def _nfe_panel(ax, res, metric, label, title):
+    """`metric` of every model in one result against NFE (log x), data floor dashed; variants dotted."""
+    from matplotlib.ticker import StrMethodFormatter
+
+    from .plot import COLORS, LABELS, nfe_curve
+
+    curves = {key: {k: v[metric] for k, v in by_nfe.items()} for key, by_nfe in res["models"].items()}
+    nfe_curve({k: c for k, c in curves.items() if k in COLORS}, floor=res["floor"][metric], ax=ax, metric=label,
+              title=title)
+    for key, curve in curves.items():
+        if key not in COLORS:  # a variant: the method's colour, dotted, e.g. "imm restart"
+            method, variant = key.split(" ", 1)
+            nfe = sorted(curve)
+            ax.plot(nfe, [curve[k] for k in nfe], "s:", color=COLORS[method], label=f"{LABELS[method]} ({variant})")
+    ax.legend(fontsize=8)
+    ax.xaxis.set_major_formatter(StrMethodFormatter("{x:.0f}"))  # 1, 2, 4, ... rather than 2^0, 2^1, ...
 
 
 def figure(results, metric="energy"):
     """One panel per toy: `metric` against NFE (log x), data floor dashed (imm_edu.plot.nfe_curve)."""
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import StrMethodFormatter
-
-    from .plot import COLORS, LABELS, nfe_curve
 
     cols = min(3, len(results))
     rows = -(-len(results) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5.5 * cols, 4.2 * rows), squeeze=False)
     for ax, (name, res) in zip(axes.flat, results.items()):
-        curves = {key: {k: v[metric] for k, v in by_nfe.items()} for key, by_nfe in res["models"].items()}
-        nfe_curve({k: c for k, c in curves.items() if k in COLORS}, floor=res["floor"][metric], ax=ax,
-                  metric=METRIC_LABELS[metric], title=name)
-        for key, curve in curves.items():
-            if key not in COLORS:  # a variant: the method's colour, dotted, e.g. "imm restart"
-                method, variant = key.split(" ", 1)
-                nfe = sorted(curve)
-                ax.plot(nfe, [curve[k] for k in nfe], "s:", color=COLORS[method], label=f"{LABELS[method]} ({variant})")
-        ax.legend(fontsize=8)
-        ax.xaxis.set_major_formatter(StrMethodFormatter("{x:.0f}"))  # 1, 2, 4, ... rather than 2^0, 2^1, ...
+        _nfe_panel(ax, res, metric, METRIC_LABELS[metric], name)
     for ax in list(axes.flat)[len(results):]:
         ax.set_visible(False)
     fig.suptitle(f"{METRIC_LABELS[metric]} to held-out data vs network evaluations (= sampler steps); "
@@ -212,18 +300,41 @@ def figure(results, metric="energy"):
     return fig
 
 
+def digits_figure(res, metric_names=("fd", "energy", "class_tv", "copying")):
+    """One panel per digit metric for the digits' result `res`, as in figure(), two per row."""
+    import matplotlib.pyplot as plt
+
+    rows = -(-len(metric_names) // 2)
+    fig, axes = plt.subplots(rows, 2, figsize=(11, 4.4 * rows), squeeze=False)
+    for ax, metric in zip(axes.flat, metric_names):
+        _nfe_panel(ax, res, metric, digit_metrics.LABELS[metric], f"digits: {digit_metrics.LABELS[metric]}")
+    fig.suptitle("8x8 digits (64-D) vs network evaluations; IMM: pushforward sampler, dotted: restart sampler")
+    fig.tight_layout()
+    return fig
+
+
 def write(results, out_dir="benchmarks", n=N_EVAL):
-    """Write results.md, quality_vs_nfe.png and the raw numbers (results.json) into `out_dir`; returns the paths."""
+    """Write the markdown tables, the figure and the raw numbers into `out_dir`; returns the paths. Toys go to
+    results.md, quality_vs_nfe.png, results.json; the digits to digits_results.md, digits_quality_vs_nfe.png,
+    digits_results.json (each set only if the results have it)."""
     import json
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    md, png, raw = out / "results.md", out / "quality_vs_nfe.png", out / "results.json"
-    md.write_text(markdown(results, n))
-    figure(results).savefig(png, dpi=100)
-    raw.write_text(json.dumps({"n": n, "held_out_seed": HELD_OUT_SEED, "sample_seed": SAMPLE_SEED,
-                               "results": results}, indent=1) + "\n")
-    return md, png, raw
+    toys = {name: res for name, res in results.items() if name != digits.NAME}
+    sets = [("", toys, n, markdown, figure)] if toys else []
+    if digits.NAME in results:
+        sets.append(("digits_", {digits.NAME: results[digits.NAME]}, min(n, N_DIGITS), digits_markdown,
+                     lambda r: digits_figure(r[digits.NAME])))
+    paths = []
+    for prefix, part, size, to_markdown, to_figure in sets:
+        md, png, raw = out / f"{prefix}results.md", out / f"{prefix}quality_vs_nfe.png", out / f"{prefix}results.json"
+        md.write_text(to_markdown(part, size))
+        to_figure(part).savefig(png, dpi=100)
+        raw.write_text(json.dumps({"n": size, "held_out_seed": HELD_OUT_SEED, "sample_seed": SAMPLE_SEED,
+                                   "results": part}, indent=1) + "\n")
+        paths += [md, png, raw]
+    return paths
 
 
 def read(path=RESULTS):

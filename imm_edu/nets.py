@@ -1,4 +1,5 @@
-"""The only module with weights: a compact residual MLP G(x, c_noise(t), c_noise(s)) for D-dimensional points.
+"""The only module with weights: a compact residual MLP G(x, c_noise(t), c_noise(s)) for D-dimensional points,
+and the small digit classifier behind the FD-digits metric (digit_metrics.py).
 
 Time inputs follow [P] Sec. 4.2 / App. I.1: each time (already multiplied by c_noise = 1000) gets its own
 sinusoidal positional embedding and its own 2-layer MLP; the second embedding (target time s) is *added* to the
@@ -54,3 +55,15 @@ class MLP(nn.Module):
         for b in self.blocks:
             h = h + b["w2"](nn.functional.silu(b["w1"](nn.functional.silu(h)) + b["emb"](emb)))
         return self.out(nn.functional.silu(h))
+
+
+class Classifier(nn.Module):
+    """Digit classifier for the FD-digits metric: features phi(x) = silu(W2 silu(W1 x)) (B, features), logits W3 phi."""
+
+    def __init__(self, dim=64, width=128, features=64, classes=10):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(dim, width), nn.SiLU(), nn.Linear(width, features), nn.SiLU())
+        self.head = nn.Linear(features, classes)
+
+    def forward(self, x):
+        return self.head(self.body(x))

@@ -97,3 +97,29 @@ def nfe_curve(results, floor=None, ax=None, metric="energy distance", title=None
     if title:
         ax.set_title(title)
     return ax
+
+
+def tile(images, cols=10, pad=1, fill=0.0):
+    """(N, H, W) images -> one (rows (H + pad), cols (W + pad)) mosaic array, row-major, gaps filled with `fill`."""
+    images = _np(images)
+    n, h, w = images.shape
+    rows = -(-n // cols)
+    mosaic = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad), fill, dtype=np.float64)
+    for i, img in enumerate(images):
+        r, c = divmod(i, cols)
+        mosaic[r * (h + pad):r * (h + pad) + h, c * (w + pad):c * (w + pad) + w] = img
+    return mosaic
+
+
+def image_grid(images, ax=None, cols=10, title=None, kind=None, vmax=16.0):
+    """Show (N, H, W) pixel images (e.g. digits.to_images(x), values 0..vmax) as one grid, ink dark on white like
+    the scikit-learn digits, with faint grey gaps between them; the title takes the colour of `kind` (a key of
+    COLORS) if given. Returns the AxesImage, whose set_data(tile(..., fill=0.12 * vmax)) redraws the grid in place."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.5 * cols, 0.5 * -(-len(images) // cols) + 0.4))
+    shown = ax.imshow(tile(images, cols, fill=0.12 * vmax), cmap="gray_r", vmin=0.0, vmax=vmax, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, color=COLORS[kind] if kind else "black")
+    return shown

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 
 import torch
 
-from . import toy
+from . import digits, toy
 from .checks import check_count, check_points
 from .ddim import DDIM, DDIMConfig
 from .flow import FMConfig, FlowMatching
@@ -54,7 +54,10 @@ def method_name(model):
 
 
 def training_points(data, n=200_000, seed=0, dim=2):
-    """The training set: a toy name (n points drawn with `seed`) or an (N, dim) tensor used as it is."""
+    """The training set: a toy name (n points drawn with `seed`), "digits" (the 1,197 images of the digits' train
+    split, (1197, 64)), or an (N, dim) tensor used as it is."""
+    if isinstance(data, str) and data == digits.NAME:
+        return check_points(digits.load("train")[0], "the digits' train split", dim=dim)
     if isinstance(data, str):
         return check_points(toy.sample(data, n, seed=seed), f"toy {data!r}", dim=dim)
     return check_points(torch.as_tensor(data, dtype=torch.float32), "data", dim=dim)
@@ -102,7 +105,7 @@ class Fit:
 
 def fit(model, data="checkerboard", *, steps=3000, batch=1024, lr=1e-3, cosine=False, seed=0, ema=0.999,
         device=None, progress=True, callback=None):
-    """Train `model` on `data` (toy name or (N, D) points); returns a Fit with the EMA model and the losses.
+    """Train `model` on `data` (toy name, "digits", or (N, D) points); returns a Fit with the EMA model and the losses.
 
     cosine=True decays lr to 0 over the steps. The EMA decay warms up as min(ema, (1 + step) / (10 + step)).
     callback(step, ema_model), if given, runs after every step (e.g. to score the model during training).

@@ -95,3 +95,22 @@ def test_merge_replaces_only_the_rescored_methods():
     merged = bench.merge(old, new)
     assert merged["a"]["models"]["imm"][1]["energy"] == 0.007 and merged["a"]["models"]["fm"][8]["energy"] == 0.02
     assert merged["b"] == old["b"] and old["a"]["models"]["imm"][1]["energy"] == 0.01  # inputs untouched
+
+
+def test_digits_bench_scores_with_digit_metrics_and_writes_its_own_files(tmp_path):
+    results = bench.run(["digits"], ["imm", "fm", "ddim"], nfe=(1, 8, 16), n=100, progress=False)
+    res = results["digits"]
+    assert set(res["floor"]) == {"fd", "energy", "class_tv", "confidence"} == set(res["models"]["imm"][1])
+    assert res["models"]["fm"][1]["fd"] > 10 * res["floor"]["fd"]  # one Euler step: the blurry posterior mean
+    paths = bench.write(results, tmp_path, n=100)
+    assert [p.name for p in paths] == ["digits_results.md", "digits_quality_vs_nfe.png", "digits_results.json"]
+    text = paths[0].read_text()
+    assert "## Targets (FD-digits)" in text and "Moonshot" in text and "| digits | floor |" in text
+    assert not (tmp_path / "results.md").exists()  # the toys' files are left alone
+    assert bench.read(paths[2]) == (results, 100)
+
+
+def test_moonshot_compares_the_best_imm_steps_with_twice_the_floor():
+    res = {"floor": {"fd": 5.0}, "models": {"imm": {1: {"fd": 12.0}, 2: {"fd": 9.0}, 4: {"fd": 9.5}},
+                                            "imm restart": {1: {"fd": 12.0}, 2: {"fd": 11.0}}}}
+    assert bench.moonshot(res) == [("imm", 2, 9.0, 10.0, True), ("imm restart", 2, 11.0, 10.0, False)]

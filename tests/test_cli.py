@@ -81,3 +81,13 @@ def test_unknown_method_is_rejected_by_argparse(capsys):
     with pytest.raises(SystemExit):
         main(["train", "ddpm", "moons"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_digits_train_and_sample_as_an_image_grid(tmp_path, capsys):
+    ckpt = tmp_path / "fm_digits.pt"
+    main(["train", "fm", "digits", "--steps", "3", "--batch", "32", "--out", str(ckpt)])
+    assert "fd at 32 NFE" in capsys.readouterr().out
+    main(["sample", str(ckpt), "--n", "30", "--steps", "2", "--out", str(tmp_path / "d.npy")])
+    assert np.load(tmp_path / "d.npy").shape == (30, 64)
+    main(["sample", "imm/digits", "--n", "40", "--steps", "1", "--out", str(tmp_path / "d.png")])
+    assert (tmp_path / "d.png").read_bytes()[:8] == PNG_MAGIC

@@ -3,9 +3,9 @@ friendly "[not yet]" instead of raising."""
 import pytest
 
 from imm_edu import exercises
-from imm_edu.exercises import foundations, imm
+from imm_edu.exercises import digits, foundations, imm
 
-NAMES = foundations.__all__ + imm.__all__
+NAMES = foundations.__all__ + imm.__all__ + digits.__all__
 
 
 def stub(*args, **kwargs):

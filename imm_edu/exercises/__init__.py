@@ -3,7 +3,8 @@
     check_function(student_fn, reference_fn, cases, name)   the shared machinery every check_... uses
     show_solution(check)                                      prints the reference solution of one exercise
 
-Each lesson's checks live in a submodule (foundations: lessons 0-3, imm: lessons 4-7) and are re-exported here.
+Each lesson's checks live in a submodule (foundations: lessons 0-3, imm: lessons 4-7, digits: lesson 8) and are
+re-exported here.
 """
 import inspect
 
@@ -58,3 +59,4 @@ def show_solution(check):
 
 from .foundations import *  # noqa: E402,F401,F403  lessons 0-3: check_edm_sigma ... check_energy_mmd2
 from .imm import *  # noqa: E402,F401,F403  lessons 4-7: check_simple_edm_jump ... check_shortcut_target
+from .digits import *  # noqa: E402,F401,F403  lesson 8: check_to_images ... check_kernel_argument
