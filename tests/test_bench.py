@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from imm_edu import bench, toy
+from imm_edu import bench, digit_metrics, toy
 from imm_edu.__main__ import main
 from imm_edu.train_all import RECIPES
 
@@ -100,7 +100,7 @@ def test_merge_replaces_only_the_rescored_methods():
 def test_digits_bench_scores_with_digit_metrics_and_writes_its_own_files(tmp_path):
     results = bench.run(["digits"], ["imm", "fm", "ddim"], nfe=(1, 8, 16), n=100, progress=False)
     res = results["digits"]
-    assert set(res["floor"]) == {"fd", "energy", "class_tv", "confidence"} == set(res["models"]["imm"][1])
+    assert set(res["floor"]) == set(digit_metrics.METRICS) == set(res["models"]["imm"][1])
     assert res["models"]["fm"][1]["fd"] > 10 * res["floor"]["fd"]  # one Euler step: the blurry posterior mean
     paths = bench.write(results, tmp_path, n=100)
     assert [p.name for p in paths] == ["digits_results.md", "digits_quality_vs_nfe.png", "digits_results.json"]
