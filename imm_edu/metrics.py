@@ -22,13 +22,14 @@ MAX_PAIRS = 10**8  # |x| * |y| per metric call: all pairwise distances of 10,000
 MAX_EACH = math.isqrt(MAX_PAIRS)  # the most points per set when both sets have the same size
 
 
-def _pair(x, y):
-    """x (N, D) and y (K, D) as float64 tensors (arrays from numpy are fine), checked."""
+def _pair(x, y, pairwise=True):
+    """x (N, D) and y (K, D) as float64 tensors (arrays from numpy are fine), checked; pairwise=True also refuses
+    more than MAX_PAIRS pairs (for metrics that compare every x with every y)."""
     x, y = (check_points(torch.as_tensor(v), name) for v, name in ((x, "x"), (y, "y")))
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"x and y must be points of the same dimension D, got x of shape {tuple(x.shape)} "
                          f"and y of shape {tuple(y.shape)}")
-    if len(x) * len(y) > MAX_PAIRS:
+    if pairwise and len(x) * len(y) > MAX_PAIRS:
         raise ValueError(f"{len(x):,} x {len(y):,} points is too many pairs to compare (at most {MAX_PAIRS:,}, e.g. "
                          f"{MAX_EACH:,} points each); compare random subsets, "
                          f"e.g. x[torch.randperm(len(x))[:{MAX_EACH}]]")
@@ -94,7 +95,7 @@ def frechet_gaussians(mu1, cov1, mu2, cov2):
 @torch.no_grad()
 def frechet_distance(x, y):
     """Frechet distance of the Gaussians fitted (mean, unbiased covariance) to the rows of x (N, F) and y (K, F)."""
-    x, y = _pair(x, y)
+    x, y = _pair(x, y, pairwise=False)  # means and covariances only: no pairs, no limit
     return frechet_gaussians(x.mean(0), x.T.cov(), y.mean(0), y.T.cov())
 
 
