@@ -20,7 +20,7 @@ COLORS = {
     "shortcut": "#8c564b",  # brown: shortcut models (Frans et al. 2024)
     "exact": "#9467bd",  # purple: closed-form references (exact marginals, posterior means)
     "fm schedule": "#17becf",  # cyan: the noise schedules (alpha_t, sigma_t), which are not methods
-    "cosine schedule": "#e377c2",  # pink
+    "cosine schedule": "#bcbd22",  # olive (pink is imm_paper)
 }
 LABELS = {"data": "data", "imm": "IMM", "imm_paper": "IMM, paper's kernel", "cm": "consistency (M=1)", "ddim": "DDIM",
           "fm": "flow matching", "shortcut": "shortcut model", "exact": "exact", "fm schedule": "fm schedule",

@@ -6,7 +6,8 @@ pytest_plugins = ["pytester"]
 
 def test_browser_skip_reason_is_printed_without_dash_rs(pytester):
     pytester.makeconftest((Path(__file__).parent / "conftest.py").read_text())
-    pytester.makepyfile(test_browser="""
+    # not named test_browser: in a full run that module name is already imported (tests/e2e/test_browser.py)
+    pytester.makepyfile(test_browser_double="""
         import pytest
 
         def test_in_a_browser():

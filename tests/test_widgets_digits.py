@@ -95,3 +95,11 @@ def test_m_ablation_curves_average_seeds_and_divide_by_the_floor(tmp_path):
     assert len(fig.axes[0].lines) == 5  # 1, 2, 4, 8 steps and the floor
     fig = dw.plot_steps_by_kernel(results)
     assert len(fig.axes) == 1 and len(fig.axes[0].lines) == 2 * 2 + 1  # 2 kernels x 2 samplers, the floor
+
+
+def test_sampler_menu_options_follow_the_method():
+    """Lesson 08 links the sampler menu's options to samplers(method): the menu never offers a sampler the figure
+    would not use (the browser test compares the menu with the figure's caption)."""
+    assert dw.DigitGridView.samplers("imm") == ("pushforward", "restart")
+    assert dw.DigitGridView.samplers("cm") == ("restart",)
+    assert dw.DigitGridView.samplers("ddim") == ("ddim",) and dw.DigitGridView.samplers("fm") == ("euler",)

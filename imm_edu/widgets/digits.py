@@ -24,9 +24,9 @@ from ..plot import COLORS, LABELS, image_grid, tile
 from ..schedules import interpolate
 from ._render import animate, new_figure
 from .jump import ddim_jump
-from .sampling import draw_samples
+from .sampling import DEFAULT_SAMPLER, draw_samples
 
-DEFAULT_SAMPLER = {"imm": "pushforward", "cm": "restart", "ddim": "ddim", "fm": "euler"}
+SAMPLERS = {"imm": ("pushforward", "restart"), "cm": ("restart",)}  # DDIM and FM: their one sampler
 M_ABLATION = DATA_DIR / "m_ablation.json"  # written by benchmarks/m_ablation.py
 
 
@@ -82,12 +82,19 @@ class DigitGridView:
                                  "confidence": digit_metrics.confidence(x)})
         return self._cache[key]
 
+    @staticmethod
+    def samplers(method):
+        """The samplers `method` has, e.g. ("restart",) for a consistency model: the options a sampler menu should
+        offer for it (lesson 08 links the menu's options to the method menu, so the menu never shows a sampler
+        the figure does not use)."""
+        return SAMPLERS.get(method, (DEFAULT_SAMPLER[method],))
+
     def update(self, method=None, steps=None, sampler=None):
         self.method = self.method if method is None else method
         self.steps = int(self.steps if steps is None else steps)
         self.wanted = self.wanted if sampler is None else sampler  # what the menu asks for, kept across methods
-        own = {"imm": ("pushforward", "restart"), "cm": ("restart",)}.get(self.method, ())
-        self.sampler = self.wanted if self.wanted in own else DEFAULT_SAMPLER[self.method]
+        own = self.samplers(self.method)
+        self.sampler = self.wanted if self.wanted in own else own[0]
         self.current, hist, self.scores = self.result(self.method, self.sampler, self.steps)
         self.image.set_data(tile(digits.to_images(self.current[:self.n_show]), self.cols, fill=0.12 * digits.MAX_VALUE))
         for bar, h in zip(self.bars, hist):
