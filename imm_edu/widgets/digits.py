@@ -201,12 +201,19 @@ def ablation_curves(res, method, sampler="pushforward"):
             for M, runs in sorted(by_m.items())}
 
 
-def _ratio_axis(ax):
-    """Log y axis of quality / floor with plain-number labels at 1, 1.5, 2, 3, 5, 7 (x 10^k)."""
+def _ratio_axis(ax, ticks, xlabel, ylabel, title):
+    """A quality / floor panel: the data floor at 1 (dashed), log-log axes with plain-number ticks (`ticks` on x;
+    1, 1.5, 2, 3, 5, 7 x 10^k on y), grid and legend."""
     from matplotlib.ticker import LogLocator, StrMethodFormatter
 
+    ax.axhline(1, ls="--", color=COLORS["data"], label="data floor")
+    ax.set(xscale="log", yscale="log", xticks=ticks, xticklabels=[str(k) for k in ticks], xlabel=xlabel,
+           ylabel=ylabel, title=title)
+    ax.minorticks_off()
     ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 1.5, 2.0, 3.0, 5.0, 7.0)))
     ax.yaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
 
 
 KERNEL_LABELS = {"imm_paper": "[P]'s Laplace kernel", "imm": "smoothed core (the series' IMM)"}
@@ -224,13 +231,8 @@ def plot_m_ablation(results, methods=("imm_paper", "imm"), steps=(1, 2, 4, 8)):
             Ms = list(curves)
             for shade, k in zip(shades, steps):
                 ax.plot(Ms, [curves[M][k] for M in Ms], "o-", color=shade, label=f"{k} step{'s' * (k > 1)}")
-            ax.axhline(1, ls="--", color=COLORS["data"], label="data floor")
-            ax.set(xscale="log", yscale="log", xticks=Ms, xticklabels=[str(M) for M in Ms], xlabel="group size M",
-                   ylabel=f"{res['metric']} / floor", title=f"{name} (D = {res['dim']}), {KERNEL_LABELS[method]}")
-            ax.minorticks_off()
-            _ratio_axis(ax)
-            ax.grid(alpha=0.3, which="both")
-            ax.legend(fontsize=8)
+            _ratio_axis(ax, Ms, "group size M", f"{res['metric']} / floor",
+                        f"{name} (D = {res['dim']}), {KERNEL_LABELS[method]}")
     return fig
 
 
@@ -238,18 +240,11 @@ def plot_steps_by_kernel(results, M=4, methods=("imm_paper", "imm")):
     """Quality / floor against pushforward steps (solid) and restart steps (dotted) at group size M, one panel per
     data set, one colour per kernel preset: does quality drift as the steps grow?"""
     fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 3.7), layout="constrained", squeeze=False)
-    colors = {"imm_paper": COLORS["exact"], "imm": COLORS["imm"]}
     for ax, (name, res) in zip(axes[0], results.items()):
         for method in methods:
             for sampler, style in (("pushforward", "o-"), ("restart", "s:")):
                 curve = ablation_curves(res, method, sampler)[M]
-                ax.plot(list(curve), list(curve.values()), style, color=colors[method],
+                ax.plot(list(curve), list(curve.values()), style, color=COLORS[method],
                         label=f"{KERNEL_LABELS[method]}, {sampler}")
-        ax.axhline(1, ls="--", color=COLORS["data"], label="data floor")
-        ax.set(xscale="log", yscale="log", xticks=[1, 2, 4, 8], xticklabels=["1", "2", "4", "8"], xlabel="steps",
-               ylabel=f"{res['metric']} / floor", title=f"{name} (D = {res['dim']}), M = {M}")
-        ax.minorticks_off()
-        _ratio_axis(ax)
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8)
+        _ratio_axis(ax, [1, 2, 4, 8], "steps", f"{res['metric']} / floor", f"{name} (D = {res['dim']}), M = {M}")
     return fig
