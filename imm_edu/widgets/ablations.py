@@ -3,7 +3,8 @@
 and changes one thing). The panel draws pushforward and restart quality against steps for one group of experiments,
 next to the two baselines: the paper's exact loss ("paper") and the shipped recipe ("step", smoothed kernel core).
 
-Update time: a full redraw of two small line plots, ~60 ms.
+Update time: a full redraw of both panels (every curve and the legend change with the group), 320-590 ms in the
+kernel in the browser test (benchmarks/widget_latency.md); under the 1 s goal, the slowest control of the series.
 """
 import json
 
